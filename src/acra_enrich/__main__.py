@@ -1,0 +1,3 @@
+from acra_enrich.cli import main
+
+main()

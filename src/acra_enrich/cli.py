@@ -1,0 +1,307 @@
+"""`acra-enrich`: the command line (typer). Exit codes: 0 ok, 2 bad usage/config, 3 database down."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from acra_enrich.config import env_documentation, get_settings
+from acra_enrich.errors import AcraEnrichError
+
+app = typer.Typer(
+    help="Keep a company database built from Singapore's ACRA registry fresh and useful for prospecting.\n\n"
+    "Configuration comes from environment variables (and a .env file): see `acra-enrich config`.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+db_app = typer.Typer(help="Database: migrations, status, the embedded server.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Load registry files into PostgreSQL staging.", no_args_is_help=True)
+sync_app = typer.Typer(help="Move staged registry rows into companies.", no_args_is_help=True)
+sample_app = typer.Typer(help="Generate test data in the registry's real formats.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(sync_app, name="sync")
+app.add_typer(sample_app, name="sample")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: AcraEnrichError) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except AcraEnrichError as exc:
+        _fail(exc)
+
+
+@contextmanager
+def _database() -> Iterator[object]:
+    """A connection to a database whose schema is current (upgraded on first use)."""
+    from acra_enrich.db import connect, database_dsn, ensure_schema
+
+    with _errors():
+        settings = get_settings()
+        ensure_schema(database_dsn(settings))
+        with connect(settings) as conn:
+            yield conn
+
+
+@app.callback()
+def _startup() -> None:
+    # Validate configuration before any command runs, so a bad variable stops us at once.
+    with _errors():
+        get_settings()
+
+
+# --- config -------------------------------------------------------------------------------
+
+
+@app.command("config")
+def config_cmd() -> None:
+    """List every environment variable, its current value (secrets hidden) and meaning."""
+    settings = get_settings()
+    table = Table("variable", "value", "meaning", box=None)
+    for name, _default, description in env_documentation():
+        value = getattr(settings, name.lower())
+        shown = "(set, hidden)" if value is not None and "SecretStr" in type(value).__name__ else str(value)
+        table.add_row(name, shown if value is not None else "unset", description)
+    out.print(table)
+
+
+# --- db -------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest revision (safe to run concurrently)."""
+    from acra_enrich.db import database_dsn, describe_dsn, ensure_schema
+
+    with _errors():
+        dsn = database_dsn()
+        state = ensure_schema(dsn)
+    out.print(f"schema at revision {state.current} (head {state.head}) on {describe_dsn(dsn)}")
+
+
+@db_app.command("status")
+def db_status(as_json: bool = typer.Option(False, "--json", help="print the status as JSON")) -> None:
+    """Show which database is used, its schema revision and what it holds."""
+    from acra_enrich.db import connect, database_dsn, describe_dsn, schema_state
+    from acra_enrich.db.status import database_status
+
+    with _errors():
+        settings = get_settings()
+        dsn = database_dsn(settings)
+        with connect(settings) as conn:
+            status = database_status(conn, schema_state(conn))
+    status["database"] = describe_dsn(dsn)
+    status["embedded"] = settings.postgres_dsn is None
+    if as_json:
+        print(json.dumps(status, default=str, indent=2))
+        return
+    out.print(f"database: {status['database']} ({'embedded' if status['embedded'] else 'POSTGRES_DSN'})")
+    out.print(f"server:   {status['server_version']}")
+    out.print(f"schema:   {status['schema_revision'] or 'empty'} (head {status['schema_head']})"
+              + ("" if status["schema_up_to_date"] else "  -> run `acra-enrich db upgrade`"))
+    if status["tables"]:
+        table = Table("table", "rows", box=None)
+        for name, rows in status["tables"].items():
+            table.add_row(name, f"{rows:,}")
+        out.print(table)
+    for load in status["recent_loads"]:
+        out.print(
+            f"load #{load['load_id']} {load['kind']} {load['source_file'] or ''} {load['status']}: "
+            f"read {load['rows_read']:,} inserted {load['inserted']:,} updated {load['updated']:,} "
+            f"unchanged {load['unchanged']:,} rejected {load['rejected']:,}"
+        )
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL cleanly (it is otherwise left running for the next command)."""
+    from acra_enrich.db.embedded import stop_embedded
+
+    settings = get_settings()
+    if settings.postgres_dsn is not None:
+        out.print("POSTGRES_DSN is set: there is no embedded server to stop")
+        return
+    stopped = stop_embedded(settings.home)
+    out.print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+
+
+# --- ingest ---------------------------------------------------------------------------
+
+
+def _byte_progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+@ingest_app.command("acra")
+def ingest_acra(
+    files: list[Path] = typer.Argument(..., help="ACRA entity CSV files (plain or .gz), full or narrow shape"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON report per file"),
+) -> None:
+    """Load ACRA entity files into staging_acra_companies, merging by UEN.
+
+    Unchanged rows are left alone, changed rows updated, new rows inserted; malformed rows
+    go to staging_acra_rejects with their line number and reason. Each file commits once.
+    """
+    from acra_enrich.registry.acra_ingest import load_acra_file
+    from acra_enrich.registry.loads import record_load
+
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        err.print(f"[bold red]error:[/] no such file: {', '.join(missing)}")
+        raise typer.Exit(2)
+    with _database() as conn, _errors():
+        for path in files:
+            with _byte_progress() as progress:
+                task = progress.add_task(path.name, total=path.stat().st_size)
+                with record_load(conn, "acra", path.name) as load:
+                    report = load_acra_file(conn, path, progress=lambda pos: progress.update(task, completed=pos))
+                    load.finish(report.read, report.inserted, report.updated, report.unchanged, report.rejected)
+            if as_json:
+                print(json.dumps(report.as_dict()))
+                continue
+            out.print(
+                f"{path}: read {report.read:,}  inserted {report.inserted:,}  updated {report.updated:,}  "
+                f"unchanged {report.unchanged:,}  rejected {report.rejected:,}  ({report.seconds:.1f}s)",
+                highlight=False,
+            )
+            for reason, count in report.reject_reasons.most_common():
+                out.print(f"  rejected {count:,}: {reason}", highlight=False)
+            if report.ignored_columns:
+                out.print(f"  ignored unknown columns: {', '.join(report.ignored_columns)}", highlight=False)
+            if report.rejected:
+                out.print("  details: SELECT line_no, reason, raw_text FROM staging_acra_rejects "
+                          f"WHERE source_file = '{path.name}' ORDER BY line_no", highlight=False)
+
+
+@ingest_app.command("ssic")
+def ingest_ssic(
+    file: Path = typer.Argument(..., help="the official SSIC 2020 table (CSV or XLSX); code and title found by header"),
+) -> None:
+    """Load an SSIC 2020 code table into ssic_ref (upsert by code; titles from the file win)."""
+    from acra_enrich.registry.loads import record_load
+    from acra_enrich.registry.ssic import load_ssic_file
+    from acra_enrich.registry.ssic_store import save_ssic_entries
+
+    if not file.is_file():
+        err.print(f"[bold red]error:[/] no such file: {file}")
+        raise typer.Exit(2)
+    with _database() as conn, _errors():
+        result = load_ssic_file(file)
+        with record_load(conn, "ssic", file.name) as load:
+            inserted, updated = save_ssic_entries(conn, result.entries, source=file.name)
+            unchanged = len(result.entries) - inserted - updated
+            load.finish(len(result.entries) + len(result.skipped), inserted, updated, unchanged, len(result.skipped))
+    out.print(f"{file}: {len(result.entries):,} codes (inserted {inserted:,}, updated {updated:,}, unchanged {unchanged:,})")
+    if result.skipped:
+        out.print(f"  skipped {len(result.skipped):,} rows without a usable code:")
+        for row in result.skipped[:20]:
+            out.print(f"    row {row.row_number}: {row.reason}", highlight=False)
+
+
+# --- sync -----------------------------------------------------------------------------
+
+
+@sync_app.command("companies")
+def sync_companies_cmd(
+    since: Optional[datetime] = typer.Option(None, help="only staging rows changed at or after this time (ISO 8601)"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Upsert staged ACRA rows into companies (identity by UEN, else by name and year)."""
+    from acra_enrich.registry.company_sync import sync_companies
+    from acra_enrich.registry.loads import record_load
+    from acra_enrich.registry.ssic_store import ensure_bundled_ssic
+
+    with _database() as conn, _errors():
+        ensure_bundled_ssic(conn)
+        progress = Progress(
+            TextColumn("companies"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
+            console=err, transient=True, disable=not err.is_terminal,
+        )
+        with progress, record_load(conn, "sync", None) as load:
+            task = progress.add_task("sync", total=None)
+            report = sync_companies(conn, since=since, progress=lambda done, total: progress.update(task, completed=done, total=total))
+            load.finish(report.seen, report.inserted, report.updated, report.unchanged, 0)
+    if as_json:
+        print(json.dumps(report.as_dict()))
+        return
+    out.print(
+        f"companies: seen {report.seen:,}  inserted {report.inserted:,}  updated {report.updated:,}  "
+        f"unchanged {report.unchanged:,}  adopted by name+year {report.adopted:,}  ({report.seconds:.1f}s)",
+        highlight=False,
+    )
+
+
+# --- sample ---------------------------------------------------------------------------
+
+
+@sample_app.command("acra")
+def sample_acra(
+    rows: int = typer.Option(1000, "--rows", min=0, help="data rows to write"),
+    seed: int = typer.Option(1, "--seed", help="random seed: the same seed gives the same file"),
+    malformed_rate: float = typer.Option(0.0, "--malformed-rate", min=0.0, max=1.0, help="share of malformed rows"),
+    shape: str = typer.Option("full", "--shape", help="full (94 columns) or narrow (8 columns)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here instead of standard output"),
+) -> None:
+    """Write a seeded, realistic ACRA-format CSV (optionally with malformed rows of every kind)."""
+    from acra_enrich.registry.sample import write_acra_csv
+
+    if shape not in ("full", "narrow"):
+        err.print("[bold red]error:[/] --shape must be 'full' or 'narrow'")
+        raise typer.Exit(2)
+    target = open(output, "wb") if output else sys.stdout.buffer
+    try:
+        manifest = write_acra_csv(target, rows=rows, seed=seed, malformed_rate=malformed_rate, shape=shape)  # type: ignore[arg-type]
+    finally:
+        if output:
+            target.close()
+        else:
+            target.flush()
+    err.print(f"wrote {manifest.rows_written:,} rows ({len(manifest.malformed):,} malformed)", highlight=False)
+
+
+# --- demo -----------------------------------------------------------------------------
+
+
+@app.command("demo")
+def demo() -> None:
+    """End to end on the embedded database: schema, bundled ACRA sample, companies, summary."""
+    from acra_enrich.demo import run_demo
+
+    with _errors():
+        run_demo(out)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,187 @@
+"""The one settings object: every environment variable of DESIGN.md §4, typed and documented.
+
+Field names are the variable names in lower case (pydantic-settings matches them
+case-insensitively), so an error message can always name the variable the user set.
+`.env` in the working directory is honoured; real environment variables win over it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from acra_enrich.errors import ConfigError
+
+PRODUCT_USER_AGENT = "acra-enrich/0.1 (+https://github.com/acra-enrich/acra-enrich; company-website enrichment)"
+
+NonNegInt = Annotated[int, Field(ge=0)]
+PosInt = Annotated[int, Field(ge=1)]
+PosFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    # --- database and data directory -------------------------------------------------
+    postgres_dsn: SecretStr | None = Field(
+        None, description="libpq DSN or postgresql:// URL; unset = embedded PostgreSQL under ACRA_ENRICH_HOME"
+    )
+    acra_enrich_home: Path = Field(Path(".acra-enrich"), description="data dir: embedded database, caches, logs")
+    db_pool_max_size: PosInt = Field(10, description="connections in the pool per process")
+    db_connect_timeout_s: PosFloat = Field(10, description="seconds to wait for a database connection")
+
+    # --- direct runner (PRD 20) ------------------------------------------------------
+    acra_direct_batch_limit: PosInt | None = Field(None, description="max companies per run; unset = unlimited")
+    acra_direct_concurrency: PosInt = Field(1, description="companies enriched at once (1 = strictly one by one)")
+    acra_direct_start_after_id: NonNegInt | None = Field(None, description="start after this staging id")
+    acra_direct_start_from_uen: str | None = Field(None, description="start after this UEN (exclusive)")
+    acra_direct_daily_cap: NonNegInt = Field(0, description="companies per Asia/Singapore day; 0 = unlimited")
+    acra_direct_error_alert_threshold: Annotated[float, Field(ge=0, le=100)] = Field(
+        5, description="failure percentage over the sliding window that triggers a Slack alert"
+    )
+    acra_direct_pause_on_error_spike: bool = Field(False, description="pause with backoff after an alert")
+
+    # --- skip policy -------------------------------------------------------------------
+    enrich_skip_if_any_history: bool = Field(False, description="skip a company with any enrichment history")
+    enrich_recheck_days: NonNegInt = Field(30, description="skip a company enriched within this many days")
+
+    # --- crawl / extract guards ----------------------------------------------------------
+    crawler_timeout_s: PosFloat = Field(10, description="connect/read timeout per request, seconds")
+    crawl_max_pages: PosInt = Field(8, description="pages fetched per company site")
+    crawler_user_agent: str = Field(PRODUCT_USER_AGENT, min_length=1, description="User-Agent on every request")
+    crawl_domain_min_interval_s: NonNegFloat = Field(0.5, description="minimum seconds between requests to one host")
+    llm_max_chunks: PosInt = Field(4, description="corpus chunks sent to the LLM per company")
+    extract_corpus_char_limit: PosInt = Field(40000, description="characters of page text kept per company")
+    persist_crawl_corpus: bool = Field(False, description="store the crawl corpus in the history row")
+
+    # --- network boundary ----------------------------------------------------------------
+    enrich_http_proxy: str | None = Field(None, description="HTTP proxy for every outbound request")
+    enrich_allow_private_networks: bool = Field(False, description="allow loopback/private targets (tests only)")
+
+    # --- vendor endpoints ----------------------------------------------------------------
+    ddg_base_url: str = Field("https://html.duckduckgo.com/html/", description="DuckDuckGo HTML endpoint")
+    jina_base_url: str = Field("https://r.jina.ai/", description="Jina reader")
+    tavily_base_url: str = Field("https://api.tavily.com", description="Tavily API")
+    openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = the SDK default")
+    apify_base_url: str = Field("https://api.apify.com", description="Apify API")
+    lusha_base_url: str = Field("https://api.lusha.com", description="Lusha API")
+    zerobounce_base_url: str = Field("https://api.zerobounce.net", description="ZeroBounce API")
+    eqc_base_url: str | None = Field(None, description="EQC-style company lookup API")
+
+    # --- vendor credentials (a missing key disables the vendor) -------------------------------
+    tavily_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    langchain_model: str = Field("gpt-4o-mini", description="chat model name for llm_extract")
+    apify_token: SecretStr | None = None
+    enable_apify_linkedin: bool = False
+    lusha_api_key: SecretStr | None = None
+    enable_lusha_fallback: bool = False
+    zerobounce_api_key: SecretStr | None = None
+    slack_webhook_url: SecretStr | None = None
+    eqc_token: SecretStr | None = None
+
+    # --- vendor budgets (enforced across processes through vendor_usage) ------------------
+    search_max_per_hour: NonNegInt = 200
+    jina_max_per_hour: NonNegInt = 120
+    openai_daily_tokens_cap: NonNegInt = 1_000_000
+    tavily_max_queries: NonNegInt = 1000
+    lusha_max_contact_lookups: NonNegInt = 100
+    zerobounce_max_verifications: NonNegInt = 1000
+
+    # --- metrics ---------------------------------------------------------------------
+    metrics_prometheus_enable: bool = False
+    metrics_port: Annotated[int, Field(ge=1, le=65535)] = 9108
+
+    # --- nightly / express / tenants ----------------------------------------------------
+    default_tenant_id: PosInt = Field(1, description="tenant used when none is given")
+    score_min_export: Annotated[float, Field(ge=0, le=1)] = 0.66
+    shortlist_daily_cap: NonNegInt = 20
+    sched_start_cron: str = Field("0 1 * * *", description="nightly start, cron in Asia/Singapore")
+    sched_daily_cap_per_tenant: NonNegInt = 20
+    express_poll_interval_s: PosFloat = 5
+    express_daily_cap: NonNegInt = 0
+
+    # --- company-id resolution (seed 004) --------------------------------------------------
+    wdh_company_enrichment_enabled: bool = True
+    wdh_company_sync_lookup_limit: NonNegInt = 5
+    wdh_lookup_queue_batch_size: PosInt = 50
+    wdh_lookup_retry_max: NonNegInt = 3
+    wdh_lookup_retry_delay: NonNegInt = 300
+
+    # --- logging -------------------------------------------------------------------
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+    @field_validator(
+        "ddg_base_url", "jina_base_url", "tavily_base_url", "openai_base_url", "apify_base_url",
+        "lusha_base_url", "zerobounce_base_url", "eqc_base_url", "enrich_http_proxy",
+    )
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value
+
+    @property
+    def home(self) -> Path:
+        return self.acra_enrich_home.expanduser().resolve()
+
+
+def _describe(error: dict) -> str:
+    field = str(error["loc"][0]) if error.get("loc") else "?"
+    variable = field.upper()
+    given = error.get("input")
+    # Never echo a secret back, even a malformed one.
+    shown = "" if given is None or isinstance(given, dict) or "key" in field or "token" in field or "dsn" in field or "webhook" in field else f" (got {given!r})"
+    return f"{variable}: {error['msg']}{shown}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, raising ConfigError that names each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    """For tests and long-lived processes that change the environment."""
+    get_settings.cache_clear()
+
+
+def env_documentation() -> list[tuple[str, str, str]]:
+    """(VARIABLE, default, description) for --help style listings."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = "" if field.is_required() else repr(field.default) if field.default is not None else "unset"
+        if name.endswith(("_key", "_token", "_dsn", "_url")) and field.annotation is not None and "SecretStr" in str(field.annotation):
+            default = "unset (secret)"
+        rows.append((name.upper(), default, field.description or ""))
+    return rows
+
+
+__all__ = ["Settings", "get_settings", "load_settings", "reset_settings_cache", "env_documentation", "PRODUCT_USER_AGENT"]

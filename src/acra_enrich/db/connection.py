@@ -1,0 +1,85 @@
+"""Connections: which database, a pool, and the tenant context that row-level security reads."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from acra_enrich.config import Settings, get_settings
+from acra_enrich.errors import DatabaseUnavailable
+
+TENANT_ROLE = "acra_enrich_tenant"
+SET_TENANT_ROLE = "SET LOCAL ROLE acra_enrich_tenant"
+
+
+@lru_cache(maxsize=8)
+def _embedded(home: str) -> str:
+    from acra_enrich.db.embedded import embedded_dsn
+
+    return embedded_dsn(Path(home))
+
+
+def database_dsn(settings: Settings | None = None) -> str:
+    """POSTGRES_DSN when set, else the embedded server's DSN (starting it if needed)."""
+    settings = settings or get_settings()
+    if settings.postgres_dsn is not None:
+        return settings.postgres_dsn.get_secret_value()
+    return _embedded(str(settings.home))
+
+
+def describe_dsn(dsn: str) -> str:
+    """The DSN with any password removed, for logs and `db status`."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<unparseable DSN>"
+    info.pop("password", None)
+    return " ".join(f"{k}={v}" for k, v in sorted(info.items()) if v)
+
+
+def connect(settings: Settings | None = None, *, autocommit: bool = False) -> psycopg.Connection:
+    settings = settings or get_settings()
+    dsn = database_dsn(settings)
+    try:
+        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=int(settings.db_connect_timeout_s))
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailable(f"cannot reach the database ({describe_dsn(dsn)}): {reason}") from None
+
+
+def make_pool(settings: Settings | None = None, *, min_size: int = 1) -> ConnectionPool:
+    """A psycopg pool for long-running work; fails fast (exit 3) if the database is down."""
+    settings = settings or get_settings()
+    dsn = database_dsn(settings)
+    pool = ConnectionPool(
+        dsn,
+        min_size=min_size,
+        max_size=max(min_size, settings.db_pool_max_size),
+        timeout=settings.db_connect_timeout_s,
+        kwargs={"connect_timeout": int(settings.db_connect_timeout_s)},
+        open=False,
+    )
+    try:
+        pool.open(wait=True, timeout=settings.db_connect_timeout_s)
+    except Exception as exc:  # PoolTimeout wraps the real connection error
+        pool.close()
+        raise DatabaseUnavailable(f"cannot reach the database ({describe_dsn(dsn)}): {exc}") from None
+    return pool
+
+
+@contextmanager
+def tenant_context(conn: psycopg.Connection, tenant_id: int) -> Iterator[psycopg.Connection]:
+    """Run a transaction as tenant `tenant_id`: RLS policies then show only that tenant's rows.
+
+    Both settings are transaction-local, so a pooled connection never leaks a tenant
+    into the next borrower.
+    """
+    with conn.transaction():
+        conn.execute("SELECT set_config('request.tenant_id', %s, true)", (str(int(tenant_id)),))
+        conn.execute(SET_TENANT_ROLE)
+        yield conn

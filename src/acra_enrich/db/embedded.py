@@ -1,0 +1,79 @@
+"""The embedded PostgreSQL (pgserver) used when POSTGRES_DSN is unset.
+
+The server lives under ACRA_ENRICH_HOME/pgdata, is started on first use and left running
+so that the next command connects at once; `acra-enrich db stop` shuts it down cleanly.
+pgserver serialises start-up across processes with its own lock; we add one on the data
+dir so two commands that both find no cluster do not both run initdb.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import psycopg
+from psycopg import sql
+
+from acra_enrich.errors import DatabaseUnavailable
+
+DATABASE_NAME = "acra_enrich"
+
+
+@contextmanager
+def _data_dir_lock(home: Path) -> Iterator[None]:
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "pgdata.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _server(home: Path):  # -> pgserver.PostgresServer (untyped library)
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR
+        # (CI, containers) platformdirs warns and falls back to /tmp, which is fine.
+        warnings.simplefilter("ignore")
+        import pgserver  # heavy import, only when the embedded server is used
+
+    with _data_dir_lock(home):
+        try:
+            # cleanup_mode=None: keep the server running after this process exits.
+            return pgserver.get_server(home / "pgdata", cleanup_mode=None)
+        except Exception as exc:  # pgserver raises bare subprocess/assertion errors
+            log_file = home / "pgdata" / "log"
+            raise DatabaseUnavailable(
+                f"could not start the embedded PostgreSQL under {home / 'pgdata'}: {exc} (server log: {log_file})"
+            ) from exc
+
+
+def embedded_dsn(home: Path) -> str:
+    """Start (or reuse) the embedded server and return a DSN for the product's database."""
+    server = _server(home)
+    admin_uri = server.get_uri()
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
+            except psycopg.errors.DuplicateDatabase:
+                pass  # a concurrent first start created it: exactly what we wanted
+    return server.get_uri(DATABASE_NAME)
+
+
+def stop_embedded(home: Path) -> bool:
+    """Stop the embedded server if it runs; True when a server was stopped."""
+    pgdata = home / "pgdata"
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    from pgserver._commands import pg_ctl  # the bundled pg_ctl, run as pgserver's system user
+
+    user = "pgserver" if os.geteuid() == 0 else None
+    with _data_dir_lock(home):
+        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=user)
+    return True

@@ -1,0 +1,14 @@
+-- name: server_version
+SELECT current_setting('server_version')
+
+-- name: table_estimates
+-- Planner estimates (-1 = never analysed): exact counts of big tables would scan millions
+-- of rows just to print a summary.
+SELECT c.relname, c.reltuples::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname <> 'alembic_version'
+ORDER BY c.relname
+
+-- name: recent_loads
+SELECT load_id, kind, source_file, status, rows_read, inserted, updated, unchanged, rejected, started_at, ended_at
+FROM registry_loads ORDER BY load_id DESC LIMIT 5

@@ -1,0 +1,36 @@
+"""What `db status` reports."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from acra_enrich.db.migrate import SchemaState
+from acra_enrich.sqlfiles import load_queries
+
+_Q = load_queries("acra_enrich.db.sql", "status.sql")
+EXACT_COUNT_BELOW = 200_000
+
+
+def _exact_count(conn: psycopg.Connection, table: str) -> int:
+    return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+
+
+def database_status(conn: psycopg.Connection, state: SchemaState) -> dict[str, object]:
+    status: dict[str, object] = {
+        "server_version": conn.execute(_Q["server_version"]).fetchone()[0],
+        "schema_revision": state.current,
+        "schema_head": state.head,
+        "schema_up_to_date": state.up_to_date,
+        "tables": {},
+        "recent_loads": [],
+    }
+    if state.current is not None:
+        status["tables"] = {
+            name: estimate if estimate >= EXACT_COUNT_BELOW else _exact_count(conn, name)
+            for name, estimate in conn.execute(_Q["table_estimates"]).fetchall()
+        }
+        with conn.cursor(row_factory=dict_row) as cur:
+            status["recent_loads"] = cur.execute(_Q["recent_loads"]).fetchall()
+    return status

@@ -1,0 +1,55 @@
+"""The ACRA "Information on Corporate Entities" column contract (see shared/data/acra/SCHEMA.md).
+
+Files are mapped by header name, never by position: data.gov.sg has published a 94-column
+shape and an older narrow shape, and either may gain or lose columns without notice.
+"""
+
+from __future__ import annotations
+
+FULL_COLUMNS: tuple[str, ...] = (
+    "issuance_agency_id", "uen", "entity_name", "entity_type_description",
+    "business_constitution_description", "company_type_description",
+    "paf_constitution_description", "entity_status_description",
+    "registration_incorporation_date", "uen_issue_date", "address_type", "block",
+    "street_name", "level_no", "unit_no", "building_name", "postal_code",
+    "other_address_line1", "other_address_line2", "account_due_date",
+    "annual_return_date", "no_of_charges", "primary_ssic_code",
+    "primary_ssic_description", "primary_user_described_activity",
+    "secondary_ssic_code", "secondary_ssic_description",
+    "secondary_user_described_activity", "no_of_officers",
+    *(f"former_entity_name{i}" for i in range(1, 16)),
+    *(
+        f"paid_up_capital{i}_{part}"
+        for i in range(1, 11)
+        for part in ("currency", "ordinary", "preference", "others")
+    ),
+    *(col for i in range(1, 6) for col in (f"uen_of_audit_firm{i}", f"name_of_audit_firm{i}")),
+)
+assert len(FULL_COLUMNS) == 94
+
+# The narrow shape (older extracts, datastore API) names some columns differently.
+NARROW_ALIASES: dict[str, str] = {
+    "uen_status": "entity_status_description",
+    "entity_type": "entity_type_description",
+    "reg_street_name": "street_name",
+    "reg_postal_code": "postal_code",
+}
+NARROW_COLUMNS: tuple[str, ...] = (
+    "uen", "issuance_agency_id", "uen_status", "entity_name", "entity_type",
+    "uen_issue_date", "reg_street_name", "reg_postal_code",
+)
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("uen", "entity_name")
+
+DATE_COLUMNS: tuple[str, ...] = (
+    "registration_incorporation_date", "uen_issue_date", "account_due_date", "annual_return_date",
+)
+
+# Values the publisher uses for "no value".
+ABSENT_VALUES: frozenset[str] = frozenset({"", "na", "n/a", "-"})
+
+
+def canonical_name(header: str) -> str:
+    """Map one header cell to our column name ('' when it has no name)."""
+    name = header.strip().strip("\ufeff").strip().lower().replace(" ", "_")
+    return NARROW_ALIASES.get(name, name)

@@ -1,0 +1,220 @@
+"""`ingest acra` against a real PostgreSQL, on files from the sample generator."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from acra_enrich.errors import InputFileError
+from acra_enrich.registry.acra_columns import FULL_COLUMNS, NARROW_COLUMNS
+from acra_enrich.registry.acra_ingest import load_acra_file
+from acra_enrich.registry.sample import MALFORMED_KINDS, write_acra_csv
+
+
+def _generate(path: Path, **kwargs: object) -> object:
+    with open(path, "wb") as handle:
+        return write_acra_csv(handle, **kwargs)  # type: ignore[arg-type]
+
+
+def _count(conn: psycopg.Connection, table: str) -> int:
+    return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
+
+
+def test_load_counts_then_second_load_changes_nothing(db: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "acra.csv"
+    manifest = _generate(path, rows=3000, seed=11)
+    first = load_acra_file(db, path)
+    assert first.read == 3000 == manifest.good_rows  # type: ignore[attr-defined]
+    assert (first.inserted, first.updated, first.rejected) == (3000, 0, 0)
+    assert _count(db, "staging_acra_companies") == 3000
+    loaded_at = db.execute("SELECT max(changed_at) FROM staging_acra_companies").fetchone()[0]
+
+    second = load_acra_file(db, path)
+    assert (second.read, second.inserted, second.updated, second.unchanged) == (3000, 0, 0, 3000)
+    # Untouched really means untouched: no row was rewritten.
+    assert db.execute("SELECT max(changed_at) FROM staging_acra_companies").fetchone()[0] == loaded_at
+
+
+def test_values_land_in_the_right_columns(db: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "acra.csv"
+    _generate(path, rows=200, seed=5)
+    load_acra_file(db, path)
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows[:: 37]:
+        stored = db.execute(
+            "SELECT entity_name, entity_status_description, primary_ssic_code, postal_code, source_line "
+            "FROM staging_acra_companies WHERE uen = %s", (row["uen"],)
+        ).fetchone()
+        assert stored[:4] == tuple(row[c] or None for c in (
+            "entity_name", "entity_status_description", "primary_ssic_code", "postal_code"))
+        assert stored[4] == rows.index(row) + 2
+
+
+def test_an_edited_row_is_updated_and_nothing_else(db: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "acra.csv"
+    _generate(path, rows=500, seed=3)
+    load_acra_file(db, path)
+    lines = path.read_bytes().split(b"\n")
+    header = next(csv.reader([lines[0].decode()]))
+    record = next(csv.reader([lines[10].decode()]))
+    record[header.index("entity_status_description")] = "Struck Off"
+    record[header.index("street_name")] = "NEW STREET"
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(record)
+    lines[10] = buffer.getvalue().encode()
+    path.write_bytes(b"\n".join(lines))
+    before = dict(db.execute("SELECT uen, changed_at FROM staging_acra_companies").fetchall())
+
+    report = load_acra_file(db, path)
+
+    assert (report.inserted, report.updated, report.unchanged) == (0, 1, 499)
+    uen = record[header.index("uen")]
+    after = dict(db.execute("SELECT uen, changed_at FROM staging_acra_companies").fetchall())
+    assert [u for u in after if after[u] != before[u]] == [uen]
+    assert db.execute(
+        "SELECT entity_status_description, street_name FROM staging_acra_companies WHERE uen = %s", (uen,)
+    ).fetchone() == ("Struck Off", "NEW STREET")
+
+
+def test_malformed_rows_go_to_rejects_with_their_line_numbers(db: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "dirty.csv"
+    manifest = _generate(path, rows=4000, seed=7, malformed_rate=0.05)
+    expected = dict(manifest.malformed)  # type: ignore[attr-defined]
+    assert {kind for kind in expected.values()} == set(MALFORMED_KINDS)
+
+    report = load_acra_file(db, path)
+
+    rejects = dict(db.execute(
+        "SELECT line_no, reason FROM staging_acra_rejects WHERE source_file = %s", (path.name,)
+    ).fetchall())
+    assert set(rejects) == set(expected)
+    assert report.rejected == len(expected)
+    assert report.read == 4000
+    assert report.inserted == manifest.good_rows == _count(db, "staging_acra_companies")  # type: ignore[attr-defined]
+    reason_for_kind = {
+        "wrong_column_count": "wrong column count",
+        "undecodable_bytes": "undecodable bytes",
+        "missing_uen": "missing UEN",
+        "impossible_date": "impossible date",
+        "unterminated_quote": "unterminated quoted field",
+        "nul_byte": "NUL byte",
+    }
+    for line_no, kind in expected.items():
+        assert rejects[line_no].startswith(reason_for_kind[kind]), (line_no, kind, rejects[line_no])
+    # The raw text is kept, printable, for every reject.
+    raw = db.execute(
+        "SELECT raw_text FROM staging_acra_rejects WHERE reason LIKE 'undecodable%%' LIMIT 1"
+    ).fetchone()[0]
+    assert "\\x" in raw
+
+
+def test_reloading_a_dirty_file_keeps_one_reject_per_line(db: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "dirty.csv"
+    manifest = _generate(path, rows=600, seed=8, malformed_rate=0.1)
+    load_acra_file(db, path)
+    load_acra_file(db, path)
+    assert _count(db, "staging_acra_rejects") == len(manifest.malformed)  # type: ignore[attr-defined]
+
+
+def test_gzipped_file_loads_like_the_plain_one(db: psycopg.Connection, tmp_path: Path) -> None:
+    plain = tmp_path / "acra.csv"
+    _generate(plain, rows=300, seed=9)
+    packed = tmp_path / "acra.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    report = load_acra_file(db, packed)
+    assert (report.read, report.inserted) == (300, 300)
+    assert load_acra_file(db, plain).unchanged == 300
+
+
+def test_narrow_shape_maps_by_header_and_keeps_columns_it_lacks(db: psycopg.Connection, tmp_path: Path) -> None:
+    full = tmp_path / "full.csv"
+    narrow = tmp_path / "narrow.csv"
+    _generate(full, rows=200, seed=21)
+    _generate(narrow, rows=200, seed=21, shape="narrow")
+    assert narrow.read_text().split("\n", 1)[0] == ",".join(NARROW_COLUMNS)
+
+    load_acra_file(db, full)
+    ssic_before = db.execute("SELECT count(primary_ssic_code) FROM staging_acra_companies").fetchone()[0]
+    report = load_acra_file(db, narrow)
+
+    # Same entities, same values for the columns both shapes carry: nothing changes, and
+    # the columns the narrow file lacks are not blanked.
+    assert (report.read, report.inserted, report.updated, report.unchanged) == (200, 0, 0, 200)
+    assert db.execute("SELECT count(primary_ssic_code) FROM staging_acra_companies").fetchone()[0] == ssic_before > 0
+
+
+def test_narrow_shape_alone_fills_the_renamed_columns(db: psycopg.Connection, tmp_path: Path) -> None:
+    narrow = tmp_path / "narrow.csv"
+    _generate(narrow, rows=50, seed=4, shape="narrow")
+    load_acra_file(db, narrow)
+    with open(narrow, newline="", encoding="utf-8") as handle:
+        first = next(csv.DictReader(handle))
+    stored = db.execute(
+        "SELECT entity_status_description, entity_type_description, street_name, postal_code "
+        "FROM staging_acra_companies WHERE uen = %s", (first["uen"],)
+    ).fetchone()
+    assert stored == tuple(first[c] or None for c in ("uen_status", "entity_type", "reg_street_name", "reg_postal_code"))
+
+
+def test_columns_in_any_order_and_unknown_columns_are_reported(db: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "shuffled.csv"
+    path.write_text(
+        "Entity_Name,something_new,UEN,registration_incorporation_date\n"
+        '"ALPHA & SONS PTE. LTD.",x,201912345N,2019-05-01\n',
+        encoding="utf-8",
+    )
+    report = load_acra_file(db, path)
+    assert report.ignored_columns == ["something_new"]
+    assert db.execute(
+        "SELECT entity_name, registration_incorporation_date FROM staging_acra_companies WHERE uen = '201912345N'"
+    ).fetchone() == ("ALPHA & SONS PTE. LTD.", "2019-05-01")
+
+
+def test_missing_required_columns_are_named(db: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "bad_header.csv"
+    path.write_text("entity_name,entity_status_description\nX,Live\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"bad_header\.csv.*required column\(s\) missing.*uen"):
+        load_acra_file(db, path)
+    assert _count(db, "staging_acra_companies") == 0
+
+
+def test_duplicate_uen_in_one_file_last_wins_and_earlier_is_rejected(db: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text(
+        "uen,entity_name\n201912345N,FIRST NAME\n201912346N,OTHER\n201912345N,SECOND NAME\n", encoding="utf-8"
+    )
+    report = load_acra_file(db, path)
+    assert (report.read, report.inserted, report.rejected) == (3, 2, 1)
+    assert db.execute(
+        "SELECT entity_name, source_line FROM staging_acra_companies WHERE uen = '201912345N'"
+    ).fetchone() == ("SECOND NAME", 4)
+    assert db.execute("SELECT line_no, reason FROM staging_acra_rejects").fetchone() == (
+        2, "duplicate UEN 201912345N in file: superseded by line 4")
+
+
+def test_a_failed_load_leaves_staging_as_it_was(db: psycopg.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "acra.csv"
+    _generate(path, rows=100, seed=1)
+    load_acra_file(db, path)
+
+    def explode(_: int) -> None:
+        raise RuntimeError("power cut")
+
+    big = tmp_path / "big.csv"
+    _generate(big, rows=20000, seed=2)
+    with pytest.raises(RuntimeError):
+        load_acra_file(db, big, progress=explode)
+    db.rollback()
+    assert _count(db, "staging_acra_companies") == 100
+
+
+def test_full_header_is_the_published_one(tmp_path: Path) -> None:
+    path = tmp_path / "acra.csv"
+    _generate(path, rows=1, seed=1)
+    assert path.read_text().split("\n", 1)[0] == ",".join(FULL_COLUMNS)
