@@ -28,14 +28,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from operator import itemgetter
-from typing import BinaryIO, Generic, Literal, TypeVar
+from typing import BinaryIO, ClassVar, Generic, Literal, TypeVar
 
 from stdnum.sg import uen as stdnum_uen
 
 from acra_enrich.registry.acra_columns import FULL_COLUMNS, NARROW_COLUMNS, canonical_name
 from acra_enrich.registry.ssic import bundled_subclasses
 
-__all__ = ["MALFORMED_KINDS", "SampleManifest", "write_acra_csv"]
+__all__ = ["MALFORMED_KINDS", "SampleManifest", "iter_good_records", "write_acra_csv"]
 
 MALFORMED_KINDS: tuple[str, ...] = (
     "wrong_column_count", "undecodable_bytes", "missing_uen", "impossible_date",
@@ -53,7 +53,10 @@ class SampleManifest:
 
 # --------------------------------------------------------------------------- value pools
 
-_LAST_YEAR = 2024  # fixed, not today's year: output must not change with the clock
+# Fixed, not today's year: output must not change with the clock. Entities are registered
+# up to _LAST_YEAR; filing dates run into _DATA_YEAR, the year the "extract" is from.
+_LAST_YEAR = 2024
+_DATA_YEAR = _LAST_YEAR + 1
 
 _IX = {name: i for i, name in enumerate(FULL_COLUMNS)}
 # The generator writes these column groups as slices; fail loudly if the contract moves them.
@@ -63,7 +66,8 @@ for _group in (
     ("primary_ssic_code", "primary_ssic_description", "primary_user_described_activity"),
     ("secondary_ssic_code", "secondary_ssic_description", "secondary_user_described_activity"),
     ("former_entity_name1", "former_entity_name2"),
-    tuple(f"paid_up_capital{i}_{p}" for i in (1, 2) for p in ("currency", "ordinary", "preference", "others")),
+    tuple(f"paid_up_capital{i}_{p}" for i in (1, 2)
+          for p in ("currency", "ordinary", "preference", "others")),
     ("uen_of_audit_firm1", "name_of_audit_firm1"),
 ):
     assert [_IX[c] for c in _group] == list(range(_IX[_group[0]], _IX[_group[0]] + len(_group))), _group
@@ -147,11 +151,11 @@ _WORDS = (
     "UNITED", "UNIVERSAL", "VERTEX", "VICTORY", "VISION", "WISDOM", "ZENITH", "KAIZEN",
     "SAKURA", "SEOUL", "MEKONG", "BORNEO", "SENTOSA", "MARINA", "TIONG BAHRU", "KATONG",
 )
-_SYLLABLES = (
-    "AR", "BEX", "CO", "DA", "EL", "FIN", "GEN", "HAN", "IX", "JUN", "KA", "LUM", "MO", "NEX",
-    "OR", "PRO", "QU", "RA", "SOL", "TEK", "UNI", "VA", "WEI", "XI", "YU", "ZEN", "TRA", "VO",
-    "LI", "NA", "RIX", "TON", "MAX", "SYN", "QI", "BIO", "NEO", "OMNI", "ARC", "LYN",
-)
+# Invented brand words, one per name, make accidental duplicate names rare (see _Brands).
+_ONSETS = ("B", "CH", "D", "F", "G", "H", "J", "K", "L", "M", "N", "P", "R", "S", "T", "V", "W",
+           "Y", "Z", "TR")
+_SYLLABLES = tuple(c + v for c in _ONSETS for v in "AEIOU")  # 100 consonant(s)+vowel syllables
+_CODAS = ("", "", "N", "X", "S", "R", "L")
 _ACTIVITIES = (
     "TRADING", "ENGINEERING", "CONSTRUCTION", "HOLDINGS", "TECHNOLOGIES", "TECHNOLOGY",
     "LOGISTICS", "CONSULTANCY", "SERVICES", "ENTERPRISE", "INVESTMENTS", "INVESTMENT", "F&B",
@@ -221,6 +225,7 @@ _USER_ACTIVITIES = (
 )
 _POPULAR_SSIC = ("46900", "70201", "62011", "64202", "56111", "47910", "41002", "43301",
                  "68104", "62021", "46100", "56112", "49213", "66302", "73100")
+_PAF_CONSTITUTIONS = ("Sole Proprietorship", "Partnership", "Limited Liability Partnership")
 _IMPOSSIBLE_DATES = ("2021-02-30", "2019-13-01", "2023-04-31", "2022-00-10", "2018-02-29",
                      "2020-06-00", "2017-11-31")
 
@@ -262,13 +267,13 @@ class _UenAllocator:
     Buckets are disjoint in the UEN string, hence UENs are unique across the file.
     """
 
-    _CAPACITY = {"roc": 100_000, "rob": 1_000_000, "other": 10_000}
+    _CAPACITY: ClassVar[dict[str, int]] = {"roc": 100_000, "rob": 1_000_000, "other": 10_000}
 
     def __init__(self, seed: int) -> None:
         self._seed = seed
         setup = random.Random(f"acra-sample-uen:{seed}")  # own stream: keeps rows' draws intact
         self._mult = {
-            fmt: 10 * setup.randrange(1, cap // 10) + setup.choice((1, 3, 7, 9))
+            fmt: 10 * setup.randrange(max(cap // 10, 1)) + setup.choice((1, 3, 7, 9))
             for fmt, cap in self._CAPACITY.items()
         }
         self._used: dict[tuple[str, str, str], int] = {}
@@ -287,33 +292,40 @@ class _UenAllocator:
             offset = self._offset[key] = random.Random(f"{self._seed}:{key}").randrange(cap)
         return (n * self._mult[fmt] + offset) % cap
 
+    def _free(self, fmt: str, wanted: str, others: Sequence[object], code: str) -> tuple[str, int] | None:
+        """(bucket, serial) from the wanted bucket, else from the first of `others` with room."""
+        serial = self._serial((fmt, wanted, code))
+        if serial is not None:
+            return wanted, serial
+        for other in others:  # only reached once a bucket is full: a very large file
+            serial = self._serial((fmt, str(other), code))
+            if serial is not None:
+                return str(other), serial
+        return None
+
     def issue(self, kind: _Kind, year: int, r: _Rand) -> tuple[str, _Kind, int]:
-        """UEN for an entity of `kind` registered in `year`; a full bucket moves to another
-        year, and only when a whole kind is exhausted does the entity become a business."""
+        """UEN for an entity of `kind` registered in `year` -> (uen, kind, year). A full
+        bucket moves the entity to another year; only when its whole kind is exhausted does
+        it become a business (whose numbers have by far the most room)."""
+        if kind.uen_format == "roc":
+            got = self._free("roc", str(year), kind.years.items, "")
+            if got is not None:
+                body = f"{got[0]}{got[1]:05d}"
+                return body + stdnum_uen.calc_local_company_check_digit(body), kind, int(got[0])
+        elif kind.uen_format == "other":
+            got = self._free("other", str(year), kind.years.items, kind.type_code)
+            if got is not None:
+                y = int(got[0])  # T = 20yy, S = 19yy
+                body = f"{'T' if y >= 2000 else 'S'}{y % 100:02d}{kind.type_code}{got[1]:04d}"
+                return body + stdnum_uen.calc_other_check_digit(body), kind, y
         if kind.uen_format != "rob":
-            years = kind.years.items
-            start = years.index(year)
-            for y in (*years[start:], *years[:start]):
-                if kind.uen_format == "roc":
-                    serial = self._serial(("roc", str(y), ""))
-                    if serial is not None:
-                        body = f"{y}{serial:05d}"
-                        return body + stdnum_uen.calc_local_company_check_digit(body), kind, y
-                else:
-                    serial = self._serial(("other", str(y), kind.type_code))
-                    if serial is not None:
-                        body = f"{'T' if y >= 2000 else 'S'}{y % 100:02d}{kind.type_code}{serial:04d}"
-                        return body + stdnum_uen.calc_other_check_digit(body), kind, y
             kind = _BUSINESS
             year = kind.years.pick(r)
-        prefixes = _ROB_PREFIXES.items
-        start = prefixes.index(_ROB_PREFIXES.pick(r))
-        for p in (*prefixes[start:], *prefixes[:start]):
-            serial = self._serial(("rob", str(p), ""))
-            if serial is not None:
-                body = f"{p}{serial:06d}"
-                return body + stdnum_uen.calc_business_check_digit(body), kind, year
-        raise ValueError("more rows than this generator has distinct UENs for")
+        got = self._free("rob", _ROB_PREFIXES.pick(r), _ROB_PREFIXES.items, "")
+        if got is None:
+            raise ValueError("more rows than this generator has distinct UENs for")
+        body = f"{got[0]}{got[1]:06d}"
+        return body + stdnum_uen.calc_business_check_digit(body), kind, year
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -348,7 +360,8 @@ class _SsicPool:
             for digit in "98765":
                 candidate = code[:4] + digit
                 if candidate not in known:
-                    self.unknown.append((candidate, f"OTHER {title} N.E.C."))
+                    base = title.removesuffix(" N.E.C.").removeprefix("OTHER ")
+                    self.unknown.append((candidate, f"OTHER {base} N.E.C."))
                     break
 
     def pick(self, r: _Rand) -> tuple[str, str]:
@@ -368,21 +381,46 @@ class _SsicPool:
         return code, desc
 
 
-def _name(kind: _Kind, company_type: str, r: _Rand) -> str:
+class _Brands:
+    """Invented words like KATRAZEN, distinct for the first million names of a file.
+
+    n counts up from a seeded start and n -> n * mult mod 10**6 (mult coprime with 10) is a
+    bijection on any million consecutive n; the result's three base-100 digits pick three
+    consonant+vowel syllables, which split back unambiguously (cut after each vowel), and
+    the optional final consonant comes after the last vowel, so distinct n give distinct
+    words. Past a million names words repeat, and so may names.
+    """
+
+    def __init__(self, seed: int) -> None:
+        setup = random.Random(f"acra-sample-brands:{seed}")
+        self._mult = 10 * setup.randrange(100_000) + setup.choice((1, 3, 7, 9))
+        self._n = setup.randrange(1_000_000)
+
+    def next(self, r: _Rand) -> str:
+        k = self._n * self._mult % 1_000_000
+        self._n += 1
+        s = _SYLLABLES
+        return s[k // 10_000] + s[k // 100 % 100] + s[k % 100] + _pick(_CODAS, r)
+
+
+def _name(kind: _Kind, company_type: str, brand: str, r: _Rand) -> str:
     """An upper-case entity name with the legal suffix its entity type requires."""
-    if r() < 0.5:
-        core = _pick(_WORDS, r)
-    else:  # invented brand words keep accidental duplicate names rare in big files
-        core = _pick(_SYLLABLES, r) + _pick(_SYLLABLES, r) + (_pick(_SYLLABLES, r) if r() < 0.5 else "")
-    if r() < 0.2:
-        core = f"{core} {_pick(_WORDS, r)}"
+    x = r()
+    if x < 0.05:  # a plain common name: these recur in the register like real ones do
+        core = f"{_pick(_WORDS, r)} {_pick(_WORDS, r)}"
+    elif x < 0.35:
+        core = f"{_pick(_WORDS, r)} {brand}"
+    elif x < 0.5:
+        core = f"{brand} {_pick(_WORDS, r)}"
+    else:
+        core = brand
     x = r()  # at most one flourish per name, each exercising something in the reader
     if x < 0.04:
         core = f"{_pick(_DIGIT_TAGS, r)} {core}"
     elif x < 0.07:
-        core = f"{_pick(_SURNAMES, r)} & {_pick(_SURNAMES, r)}"
+        core = f"{core} & {_pick(_SURNAMES, r)}"
     elif x < 0.08:
-        core = f"{_pick(_SURNAMES, r)}, {_pick(_SURNAMES, r)} & {_pick(_SURNAMES, r)}"
+        core = f"{_pick(_SURNAMES, r)}, {core} & {_pick(_SURNAMES, r)}"
     elif x < 0.09:
         core = f"{_pick(_NON_ASCII, r)} {core}"
     elif x < 0.095:
@@ -409,8 +447,9 @@ def _records(seed: int) -> Iterator[list[str]]:
     rng = random.Random(seed)
     r = rng.random
     alloc = _UenAllocator(seed)
-    dates = _dates_by_year(1950, _LAST_YEAR + 1)
+    dates = _dates_by_year(1950, _DATA_YEAR)
     ssic = _SsicPool()
+    brands = _Brands(seed)
     firms = [  # audit firms are LLPs or public accounting corporations (companies)
         (alloc.issue(_LLP, 2010 + i, r)[0], f"{name} LLP") if i % 2 == 0
         else (alloc.issue(_COMPANY, 2005 + i, r)[0], f"{name} PAC")
@@ -418,13 +457,16 @@ def _records(seed: int) -> Iterator[list[str]]:
                                   "MERIDIAN AUDIT", "ONG, KOH & CO", "STRAITS ASSURANCE",
                                   "PRIMUS ACCOUNTING", "HARBOUR AUDIT"))
     ]
-    recent: dict[str, list[str]] = {k.entity_type: [] for k in _KIND_PICK.items}  # some names per kind
+    # Some names per (entity type, company type), for re-use: the suffix must still fit.
+    recent: dict[tuple[str, str], list[str]] = {}
     ix = _IX
-    i_uen, i_name, i_type, i_status = ix["uen"], ix["entity_name"], ix["entity_type_description"], ix["entity_status_description"]
-    i_reg, i_issue, i_ctype = ix["registration_incorporation_date"], ix["uen_issue_date"], ix["company_type_description"]
-    i_addr = ix["address_type"]
+    i_uen, i_name = ix["uen"], ix["entity_name"]
+    i_type, i_status = ix["entity_type_description"], ix["entity_status_description"]
+    i_reg, i_issue = ix["registration_incorporation_date"], ix["uen_issue_date"]
+    i_ctype, i_addr = ix["company_type_description"], ix["address_type"]
     i_ssic1, i_ssic2 = ix["primary_ssic_code"], ix["secondary_ssic_code"]
-    i_former, i_cap, i_audit = ix["former_entity_name1"], ix["paid_up_capital1_currency"], ix["uen_of_audit_firm1"]
+    i_former, i_cap = ix["former_entity_name1"], ix["paid_up_capital1_currency"]
+    i_audit = ix["uen_of_audit_firm1"]
     template = [""] * len(FULL_COLUMNS)
     template[ix["issuance_agency_id"]] = "ACRA"
 
@@ -441,11 +483,11 @@ def _records(seed: int) -> Iterator[list[str]]:
         row[i_ctype] = company_type
 
         # A few names are re-used by another entity, as in the real register.
-        pool = recent[kind.entity_type]
+        pool = recent.setdefault((kind.entity_type, company_type), [])
         if pool and r() < 0.004:
             name = _pick(pool, r)
         else:
-            name = _name(kind, company_type, r)
+            name = _name(kind, company_type, brands.next(r), r)
             if len(pool) < 64:
                 pool.append(name)
             else:
@@ -489,32 +531,44 @@ def _records(seed: int) -> Iterator[list[str]]:
                 row[i_ssic2 + 2] = _pick(_USER_ACTIVITIES, r)
 
         if r() < (0.12 if fmt == "roc" else 0.04):
-            row[i_former] = _name(kind, company_type, r)
+            row[i_former] = _name(kind, company_type, brands.next(r), r)
             if r() < 0.15:
-                row[i_former + 1] = _name(kind, company_type, r)
+                row[i_former + 1] = _name(kind, company_type, brands.next(r), r)
 
         if fmt == "roc":
             live = status == "Live Company"
             row[ix["no_of_charges"]] = "0" if r() < 0.85 else str(1 + int(r() * 5))
             row[ix["no_of_officers"]] = str(1 + int(r() * 9))
-            lo = max(year, 2010)
             x = r()
-            row[ix["annual_return_date"]] = (
-                "na" if x < 0.06 else "" if x < 0.1 else _pick(dates[lo + int(r() * (_LAST_YEAR + 1 - lo))], r)
-            )
-            row[ix["account_due_date"]] = _pick(dates[_LAST_YEAR + int(r() * 2)], r) if live else ("", "na")[int(r() * 2)]
+            if x < 0.06:
+                row[ix["annual_return_date"]] = "na"
+            elif x > 0.1:  # the first return is filed the year after incorporation at the earliest
+                lo = max(year + 1, 2010)
+                row[ix["annual_return_date"]] = _pick(dates[lo + int(r() * (_DATA_YEAR + 1 - lo))], r)
+            if live:
+                row[ix["account_due_date"]] = _pick(dates[_DATA_YEAR - 1 + int(r() * 2)], r)
+            else:
+                row[ix["account_due_date"]] = ("", "na")[int(r() * 2)]
             if r() < 0.97:
                 row[i_cap:i_cap + 4] = [_CURRENCIES.pick(r), _pick(_CAPITALS, r), "0", "0"]
                 if r() < 0.03:
-                    row[i_cap + 4:i_cap + 8] = ["UNITED STATES OF AMERICA, DOLLARS", _pick(_CAPITALS, r), "0", ""]
+                    usd = "UNITED STATES OF AMERICA, DOLLARS"
+                    row[i_cap + 4:i_cap + 8] = [usd, _pick(_CAPITALS, r), "0", ""]
             if r() < (0.6 if company_type.startswith("Public") else 0.03):
                 row[i_audit], row[i_audit + 1] = firms[int(r() * len(firms))]
         elif fmt == "rob":
             row[ix["business_constitution_description"]] = "Sole-Proprietor" if r() < 0.75 else "Partnership"
         elif kind.type_code == "PF":
-            row[ix["paf_constitution_description"]] = ("Sole Proprietorship", "Partnership", "Limited Liability Partnership")[int(r() * 3)]
+            row[ix["paf_constitution_description"]] = _pick(_PAF_CONSTITUTIONS, r)
 
         yield row
+
+
+def iter_good_records(seed: int) -> Iterator[dict[str, str]]:
+    """The entities `write_acra_csv(rows=n, seed=seed)` writes (malformed_rate=0), in order,
+    keyed by full-shape column name; endless, so callers take as many as they wrote."""
+    for record in _records(seed):
+        yield dict(zip(FULL_COLUMNS, record))
 
 
 # --------------------------------------------------------------------------- malforming
@@ -585,9 +639,11 @@ def write_acra_csv(
     if shape not in ("full", "narrow"):
         raise ValueError(f"unknown shape {shape!r}")
     columns = FULL_COLUMNS if shape == "full" else NARROW_COLUMNS
-    project = None if shape == "full" else itemgetter(*(_IX[canonical_name(c)] for c in NARROW_COLUMNS))
+    # The narrow shape is a projection of the full record, so both describe the same entities.
+    project = None if shape == "full" else itemgetter(*(_IX[canonical_name(c)] for c in columns))
     layout = _Layout(columns)
-    bad = random.Random(f"acra-sample-malformed:{seed}").random  # own stream: same entities at any rate
+    # Its own stream, so that the entities are the same at any malformed_rate.
+    bad = random.Random(f"acra-sample-malformed:{seed}").random
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

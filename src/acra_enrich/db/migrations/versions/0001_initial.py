@@ -39,7 +39,7 @@ CREATE TABLE tenants (
 CREATE TABLE staging_acra_companies (
     id bigserial PRIMARY KEY,
     issuance_agency_id text,
-    uen text NOT NULL,
+    uen text COLLATE "C" NOT NULL,  -- ASCII identifiers: byte order makes the index cheap
     entity_name text,
     entity_type_description text,
     business_constitution_description text,
@@ -139,7 +139,8 @@ CREATE TABLE staging_acra_companies (
     changed_at  timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT staging_acra_companies_uen_key UNIQUE (uen)
 );
-CREATE INDEX staging_acra_companies_changed_at_idx ON staging_acra_companies (changed_at, id);
+-- Bulk loads draw millions of ids: a per-session cache avoids a sequence lock per row.
+ALTER SEQUENCE staging_acra_companies_id_seq CACHE 1000;
 
 CREATE TABLE staging_acra_rejects (
     id          bigserial PRIMARY KEY,
@@ -178,7 +179,7 @@ CREATE TABLE ssic_ref (
 
 CREATE TABLE companies (
     company_id          bigserial PRIMARY KEY,
-    uen                 text UNIQUE,
+    uen                 text COLLATE "C" UNIQUE,
     name                text NOT NULL,
     entity_type         text,
     industry_code       text,
