@@ -33,8 +33,8 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(sync_app, name="sync")
 app.add_typer(sample_app, name="sample")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # never re-wrap lines a user may grep or parse
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(exc: AcraEnrichError) -> None:

@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     # --- network boundary ----------------------------------------------------------------
     enrich_http_proxy: str | None = Field(None, description="HTTP proxy for every outbound request")
     enrich_allow_private_networks: bool = Field(False, description="allow loopback/private targets (tests only)")
+    crawl_max_response_bytes: PosInt = Field(
+        5 * 1024 * 1024, description="largest response body kept, bytes (compressed and decoded alike)"
+    )
+    crawl_retry_backoff_s: NonNegFloat = Field(
+        0.5, description="first retry backoff, seconds; doubles per attempt, plus up to as much jitter"
+    )
+    crawl_retry_after_max_s: NonNegFloat = Field(
+        30, description="longest Retry-After honoured, seconds; a server asking for more is given up on"
+    )
 
     # --- vendor endpoints ----------------------------------------------------------------
     ddg_base_url: str = Field("https://html.duckduckgo.com/html/", description="DuckDuckGo HTML endpoint")

@@ -17,6 +17,10 @@ from acra_enrich.registry.ssic_store import ensure_bundled_ssic
 from acra_enrich.sqlfiles import load_queries
 
 SAMPLE = "acra_sample.csv.gz"
+# The bundled sample is `acra-enrich sample acra --rows 2000 --seed 2026 --malformed-rate 0.005`,
+# gzipped; the sandbox web builds its world from the same seed, so the demo's companies
+# have websites there.
+SAMPLE_ROWS, SAMPLE_SEED, SAMPLE_MALFORMED_RATE = 2000, 2026, 0.005
 _Q = load_queries("acra_enrich.registry.sql", "demo.sql")
 
 

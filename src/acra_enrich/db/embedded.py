@@ -2,8 +2,9 @@
 
 The server lives under ACRA_ENRICH_HOME/pgdata, is started on first use and left running
 so that the next command connects at once; `acra-enrich db stop` shuts it down cleanly.
-pgserver serialises start-up across processes with its own lock; we add one on the data
-dir so two commands that both find no cluster do not both run initdb.
+Start-up and first-time database creation happen under a lock on the data dir, so two
+commands started at the same moment neither run initdb twice nor race to create the
+database.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Iterator
 
 import psycopg
@@ -34,36 +36,32 @@ def _data_dir_lock(home: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _server(home: Path):  # -> pgserver.PostgresServer (untyped library)
+def _pgserver() -> ModuleType:
     with warnings.catch_warnings():
         # pgserver asks platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR
         # (CI, containers) platformdirs warns and falls back to /tmp, which is fine.
         warnings.simplefilter("ignore")
         import pgserver  # heavy import, only when the embedded server is used
-
-    with _data_dir_lock(home):
-        try:
-            # cleanup_mode=None: keep the server running after this process exits.
-            return pgserver.get_server(home / "pgdata", cleanup_mode=None)
-        except Exception as exc:  # pgserver raises bare subprocess/assertion errors
-            log_file = home / "pgdata" / "log"
-            raise DatabaseUnavailable(
-                f"could not start the embedded PostgreSQL under {home / 'pgdata'}: {exc} (server log: {log_file})"
-            ) from exc
+        import pgserver._commands
+    return pgserver
 
 
 def embedded_dsn(home: Path) -> str:
     """Start (or reuse) the embedded server and return a DSN for the product's database."""
-    server = _server(home)
-    admin_uri = server.get_uri()
-    with psycopg.connect(admin_uri, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
-        if not exists:
-            try:
+    pgserver = _pgserver()
+    with _data_dir_lock(home):
+        try:
+            # cleanup_mode=None: keep the server running after this process exits.
+            server = pgserver.get_server(home / "pgdata", cleanup_mode=None)
+        except Exception as exc:  # pgserver raises bare subprocess/assertion errors
+            raise DatabaseUnavailable(
+                f"could not start the embedded PostgreSQL under {home / 'pgdata'}: {exc} "
+                f"(server log: {home / 'pgdata' / 'log'})"
+            ) from exc
+        with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone():
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
-            except psycopg.errors.DuplicateDatabase:
-                pass  # a concurrent first start created it: exactly what we wanted
-    return server.get_uri(DATABASE_NAME)
+    return str(server.get_uri(DATABASE_NAME))
 
 
 def stop_embedded(home: Path) -> bool:
@@ -71,9 +69,8 @@ def stop_embedded(home: Path) -> bool:
     pgdata = home / "pgdata"
     if not (pgdata / "postmaster.pid").exists():
         return False
-    from pgserver._commands import pg_ctl  # the bundled pg_ctl, run as pgserver's system user
-
-    user = "pgserver" if os.geteuid() == 0 else None
+    pg_ctl = _pgserver()._commands.pg_ctl  # the bundled pg_ctl
+    user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs the server as this user under root
     with _data_dir_lock(home):
         pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=user)
     return True
