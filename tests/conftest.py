@@ -31,16 +31,21 @@ def _server_dsn() -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_dsn(worker_id: str) -> Iterator[str]:
-    """DSN of a freshly created, migrated database owned by this test worker."""
+def pg_dsn(worker_id: str, testrun_uid: str) -> Iterator[str]:
+    """DSN of a freshly created, migrated database owned by this test worker of this run.
+
+    The run's id is in the name so that two test runs sharing one server (two developers,
+    or a developer and a benchmark) never drop each other's databases.
+    """
     server = _server_dsn()
-    name = f"acra_enrich_test_{worker_id}"
+    name = f"acra_enrich_test_{testrun_uid[:10]}_{worker_id}"
     with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     dsn = psycopg.conninfo.make_conninfo(server, dbname=name)
     ensure_schema(dsn)
     yield dsn
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture
