@@ -6,6 +6,8 @@ here caps its input and never raises on content.
 
 from __future__ import annotations
 
+from html import escape
+
 import re
 from urllib.parse import urljoin, urlsplit
 
@@ -193,3 +195,8 @@ def meta_content(tree: LexborHTMLParser, *, name: str | None = None, prop: str |
             if content:
                 return content
     return None
+
+
+def text_as_html(title: str | None, text: str) -> str:
+    """Reader output (plain text or markdown) wrapped as a page the extractors understand."""
+    return f"<html><head><title>{escape(title or '')}</title></head><body><pre>{escape(text)}</pre></body></html>"

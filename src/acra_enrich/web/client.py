@@ -146,12 +146,13 @@ class WebClient:
 
     async def get_site(
         self, host_or_url: str, path: str = "/", *, robots: bool = True, max_bytes: int | None = None,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None, attempts: int | None = None,
     ) -> FetchResult:
         """GET a company site: https:// first, http:// when https gets no answer at all.
 
         The scheme that answered is remembered per host (see `site_scheme`), so later calls
-        go straight to it.
+        go straight to it. `attempts=1` suits probes of guessed domains, where a failure
+        means "not this one" rather than "try again".
         """
         target = _site_target(host_or_url, path)
         if target is None:
@@ -165,7 +166,7 @@ class WebClient:
             probing = known is None and scheme == "https"
             result = await self._fetch(
                 "GET", f"{scheme}://{netloc}{path}", robots=robots, max_bytes=max_bytes, headers=headers,
-                retry_connect=not probing,
+                retry_connect=not probing and attempts != 1, attempts=attempts,
             )
             if result.status is not None:
                 self._site_schemes.put(netloc, scheme)
@@ -353,8 +354,9 @@ class WebClient:
 
     async def _fetch_robots_txt(self, url: str, retry_connect: bool) -> FetchResult:
         self.stats["robots_fetch"] += 1
+        # A caller that will not retry its page (a probe) will not retry its robots.txt either.
         return await self._fetch("GET", url, robots=False, max_bytes=ROBOTS_MAX_BYTES,
-                                 retry_connect=retry_connect, robots_txt=True)
+                                 retry_connect=retry_connect, attempts=None if retry_connect else 1, robots_txt=True)
 
     # --- results ------------------------------------------------------------------------
 

@@ -1,0 +1,105 @@
+"""Stage 2, crawl: a few pages of the verified site, chosen the way a person would.
+
+From the homepage, the site's own navigation is followed to its about, contact and careers
+pages (ranked by link text and path, same site only; pages found there are followed too,
+so a contact page two clicks deep is reached); common paths are tried only for what the
+navigation did not offer. At most CRAWL_MAX_PAGES pages, robots.txt and pacing enforced by
+the web client. A page that is blocked, empty or needs a browser is read through the
+reader fallback (Jina, else Tavily) and the fallback is named in `degraded`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from urllib.parse import urldefrag, urljoin
+
+from acra_enrich.enrich.extract import extract_page
+from acra_enrich.enrich.facts import PageFacts, PageRole
+from acra_enrich.enrich.dom import text_as_html
+from acra_enrich.enrich.find_domain import Reader
+from acra_enrich.enrich.links import LinkCandidate, nav_links
+from acra_enrich.enrich.signals import page_signals
+from acra_enrich.web import ROBOTS_DISALLOWED, FetchResult, WebClient
+
+WANTED_KINDS: tuple[PageRole, ...] = ("about", "contact", "careers")
+COMMON_PATHS: dict[str, tuple[str, ...]] = {
+    "about": ("/about", "/about-us"),
+    "contact": ("/contact", "/contact-us"),
+    "careers": ("/careers",),
+}
+
+
+@dataclass
+class CrawlResult:
+    pages: list[PageFacts]
+    fetched: int = 0  # page requests made (the homepage, fetched during discovery, excluded)
+    failures: dict[str, str] = field(default_factory=dict)  # url -> reason
+    degraded: list[str] = field(default_factory=list)
+    skipped_by_robots: int = 0
+
+
+def _key(url: str) -> str:
+    return urldefrag(url)[0].rstrip("/").lower()
+
+
+async def crawl_site(
+    web: WebClient,
+    homepage: FetchResult,
+    homepage_facts: PageFacts,
+    *,
+    max_pages: int,
+    reader: Reader | None,
+    text_limit: int,
+) -> CrawlResult:
+    result = CrawlResult(pages=[homepage_facts])
+    seen = {_key(homepage.url), _key(homepage.final_url)}
+    found: set[str] = set()
+    frontier: list[LinkCandidate] = list(nav_links(homepage.final_url, homepage.text))
+    seeds = {kind: [urljoin(homepage.final_url, path) for path in paths] for kind, paths in COMMON_PATHS.items()}
+
+    while len(result.pages) < max_pages:
+        nxt = _next_target(frontier, seeds, found, seen)
+        if nxt is None:
+            break
+        url, kind = nxt
+        seen.add(_key(url))
+        page = await web.get(url)
+        result.fetched += 1
+        if page.error == ROBOTS_DISALLOWED:
+            result.skipped_by_robots += 1
+            continue
+        html = page.text if page.ok else ""
+        facts = await asyncio.to_thread(extract_page, page.final_url or url, html, role=kind, text_limit=text_limit) if html else None
+        signals = page_signals(html, facts.text) if facts is not None else None
+        needs_reader = page.ok and signals is not None and (signals.script_only or signals.blocked or signals.empty)
+        if (needs_reader or (not page.ok and page.status in (401, 403, 429, 503))) and reader is not None and reader.enabled:
+            text = await reader.read_text(page.final_url or url)
+            if text:
+                result.degraded.append(f"reader:{kind}")
+                facts = await asyncio.to_thread(extract_page, page.final_url or url, text_as_html(facts.title if facts else None, text),
+                                                role=kind, text_limit=text_limit)
+        if facts is None:
+            result.failures[url] = page.error or f"HTTP {page.status}"
+            continue
+        result.pages.append(facts)
+        found.add(kind)
+        frontier.extend(nav_links(page.final_url or url, html))
+    return result
+
+
+def _next_target(
+    frontier: list[LinkCandidate], seeds: dict[str, list[str]], found: set[str], seen: set[str]
+) -> tuple[str, PageRole] | None:
+    """The best unseen link for a kind not yet found; then common paths for missing kinds."""
+    frontier.sort(key=lambda c: c.score, reverse=True)
+    for candidate in frontier:
+        if candidate.kind not in found and _key(candidate.url) not in seen:
+            return candidate.url, candidate.kind
+    for kind in WANTED_KINDS:
+        if kind in found:
+            continue
+        for url in seeds.get(kind, []):
+            if _key(url) not in seen:
+                return url, kind
+    return None
