@@ -28,10 +28,12 @@ db_app = typer.Typer(help="Database: migrations, status, the embedded server.", 
 ingest_app = typer.Typer(help="Load registry files into PostgreSQL staging.", no_args_is_help=True)
 sync_app = typer.Typer(help="Move staged registry rows into companies.", no_args_is_help=True)
 sample_app = typer.Typer(help="Generate test data in the registry's real formats.", no_args_is_help=True)
+enrich_app = typer.Typer(help="Run the enrichment pipeline.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(sync_app, name="sync")
 app.add_typer(sample_app, name="sample")
+app.add_typer(enrich_app, name="enrich")
 
 out = Console(soft_wrap=True)  # never re-wrap lines a user may grep or parse
 err = Console(stderr=True, soft_wrap=True)
@@ -285,6 +287,77 @@ def sample_acra(
         else:
             target.flush()
     err.print(f"wrote {manifest.rows_written:,} rows ({len(manifest.malformed):,} malformed)", highlight=False)
+
+
+# --- sandbox --------------------------------------------------------------------------
+
+sandbox_app = typer.Typer(help="The offline sandbox web: company sites and vendor emulations.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    seed: int = typer.Option(1, "--seed", help="world seed: the same as `sample acra --seed`"),
+    companies: int = typer.Option(1000, "--companies", min=0, help="the first N rows of that sample"),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="listen port; 0 picks a free one"),
+    host: str = typer.Option("127.0.0.1", "--host", help="listen address"),
+    latency_ms: float = typer.Option(0.0, "--latency-ms", min=0, help="added to every request"),
+    ddg_rate_limit: Optional[int] = typer.Option(None, "--ddg-rate-limit", min=0,
+                                                 help="DuckDuckGo queries per window before HTTP 202 (default 1000)"),
+    ddg_window_s: float = typer.Option(60.0, "--ddg-window-s", min=0.001, help="DuckDuckGo rate-limit window"),
+    hang_s: float = typer.Option(30.0, "--hang-s", min=0, help="how long a `timeout` fault holds a request"),
+) -> None:
+    """Serve the sandbox web until Ctrl-C; prints the environment that points the product at it."""
+    import shlex
+
+    from acra_enrich.sandbox.server import SandboxServer
+    from acra_enrich.sandbox.world import build_world
+
+    server = SandboxServer(build_world(seed, companies), host=host, port=port, latency_ms=latency_ms,
+                           ddg_rate_limit=ddg_rate_limit, ddg_window_s=ddg_window_s, hang_s=hang_s)
+    for name, value in server.env().items():
+        print(f"export {name}={shlex.quote(value)}", flush=True)
+    err.print(f"sandbox web: {companies:,} companies (seed {seed}) on {server.proxy_url}; "
+              "control API at http://sandbox.control/ through it; Ctrl-C stops", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        err.print("sandbox stopped")
+    finally:
+        server.stop()
+
+
+# --- enrich ---------------------------------------------------------------------------
+
+
+@enrich_app.command("one")
+def enrich_one_cmd(
+    key: str = typer.Argument(..., metavar="UEN|DOMAIN", help="a UEN (taken from staging if needed) or a website domain"),
+    as_json: bool = typer.Option(False, "--json", help="print the full result as JSON"),
+) -> None:
+    """Enrich one company now: find its website, crawl, extract, verify, persist; print the result.
+
+    Stage logs go to stderr and to the log file under ACRA_ENRICH_HOME/logs.
+    """
+    import asyncio
+
+    from acra_enrich.enrich.run_one import enrich_one
+    from acra_enrich.logs import configure_logging
+
+    with _database(), _errors():
+        settings = get_settings()
+        configure_logging(settings, stderr=True)
+        result = asyncio.run(enrich_one(settings, key))
+    summary = result.summary()
+    if as_json:
+        print(json.dumps(summary, default=str, indent=2))
+        return
+    table = Table(box=None, show_header=False)
+    for field_name, value in summary.items():
+        if value in (None, [], {}, ""):
+            continue
+        table.add_row(field_name, value if isinstance(value, str) else json.dumps(value, default=str))
+    out.print(table)
 
 
 # --- demo -----------------------------------------------------------------------------

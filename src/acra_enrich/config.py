@@ -86,14 +86,32 @@ class Settings(BaseSettings):
     apify_base_url: str = Field("https://api.apify.com", description="Apify API")
     lusha_base_url: str = Field("https://api.lusha.com", description="Lusha API")
     zerobounce_base_url: str = Field("https://api.zerobounce.net", description="ZeroBounce API")
+    zerobounce_bulk_base_url: str = Field("https://bulkapi.zerobounce.net", description="ZeroBounce batch API (validatebatch)")
     eqc_base_url: str | None = Field(None, description="EQC-style company lookup API")
+    vendor_timeout_s: PosFloat = Field(
+        120, description="wall-clock cap per vendor API request, seconds (LLM answers, Jina renders and Apify runs are slow)"
+    )
+    vendor_min_interval_scale: NonNegFloat = Field(
+        1.0, description="multiplies each vendor API's built-in request spacing; 0 = no spacing (sandbox, tests)"
+    )
+    ddg_min_interval_s: NonNegFloat = Field(15, description="minimum seconds between DuckDuckGo searches")
+    ddg_cooldown_s: NonNegFloat = Field(
+        900, description="seconds every search waits after DuckDuckGo answers with its rate-limit page"
+    )
 
     # --- vendor credentials (a missing key disables the vendor) -------------------------------
     tavily_api_key: SecretStr | None = None
     openai_api_key: SecretStr | None = None
     langchain_model: str = Field("gpt-4o-mini", description="chat model name for llm_extract")
+    llm_max_output_tokens: PosInt = Field(1024, description="completion tokens asked for (and reserved) per LLM call")
+    jina_api_key: SecretStr | None = Field(None, description="optional Jina reader key (higher rate limit)")
     apify_token: SecretStr | None = None
     enable_apify_linkedin: bool = False
+    apify_linkedin_actor: str = Field(
+        "harvestapi~linkedin-company-employees", min_length=1,
+        description="Apify actor (user~name or id) listing a LinkedIn company's employees",
+    )
+    apify_max_items: PosInt = Field(10, description="people asked of the Apify actor per company (caps the charge)")
     lusha_api_key: SecretStr | None = None
     enable_lusha_fallback: bool = False
     zerobounce_api_key: SecretStr | None = None
@@ -107,6 +125,7 @@ class Settings(BaseSettings):
     tavily_max_queries: NonNegInt = 1000
     lusha_max_contact_lookups: NonNegInt = 100
     zerobounce_max_verifications: NonNegInt = 1000
+    apify_max_runs_per_day: NonNegInt = 200
 
     # --- metrics ---------------------------------------------------------------------
     metrics_prometheus_enable: bool = False
@@ -141,7 +160,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "ddg_base_url", "jina_base_url", "tavily_base_url", "openai_base_url", "apify_base_url",
-        "lusha_base_url", "zerobounce_base_url", "eqc_base_url", "enrich_http_proxy",
+        "lusha_base_url", "zerobounce_base_url", "zerobounce_bulk_base_url", "eqc_base_url", "enrich_http_proxy",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
