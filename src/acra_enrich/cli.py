@@ -16,6 +16,7 @@ from rich.table import Table
 
 from acra_enrich.config import env_documentation, get_settings
 from acra_enrich.errors import AcraEnrichError
+from acra_enrich.resolve.cli import resolve_app
 
 app = typer.Typer(
     help="Keep a company database built from Singapore's ACRA registry fresh and useful for prospecting.\n\n"
@@ -34,6 +35,7 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(sync_app, name="sync")
 app.add_typer(sample_app, name="sample")
 app.add_typer(enrich_app, name="enrich")
+app.add_typer(resolve_app, name="resolve")
 
 out = Console(soft_wrap=True)  # never re-wrap lines a user may grep or parse
 err = Console(stderr=True, soft_wrap=True)

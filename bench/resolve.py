@@ -1,0 +1,270 @@
+"""Company-id resolution benchmark: the service against bare PostgreSQL baselines, same run.
+
+    .venv/bin/python bench/resolve.py [--mentions 100000] [--mappings 200000] [--jobs 20000] [--quick]
+
+1. Internal hits: MENTIONS mentions (plan code, customer name, account name or UEN, some
+   with several keys) resolved against MAPPINGS company_mapping rows,
+   - in bulk (`resolve_many`, one query per 1,000 mentions), and
+   - one call at a time (`resolve_company_id`), with p50/p99 latency,
+   each beside the baseline: one plain indexed `SELECT company_id FROM company_mapping
+   WHERE match_type = ... AND alias = ...` per mention.
+2. Queue drain: JOBS lookup requests drained by `process_lookup_queue` with 1 and 4 worker
+   processes (a provider that answers at once, so the queue machinery is what is timed:
+   claim with lease, internal re-check, cache upsert, fenced mark_done), beside a bare
+   `FOR UPDATE SKIP LOCKED` claim loop (claim a batch, mark it done) with as many workers.
+
+Prints each figure with the baseline and the ratio. Uses POSTGRES_DSN when set, else the
+embedded server under bench/out/home; always in a fresh database of its own. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from acra_enrich.config import load_settings
+from acra_enrich.db import ensure_schema
+from acra_enrich.db.connection import database_dsn, describe_dsn
+from acra_enrich.resolve import (
+    CompanyEnrichmentService,
+    CompanyMatch,
+    LookupQueue,
+    LookupResult,
+    MappingStore,
+    Mention,
+    ResolutionStatus,
+)
+from acra_enrich.resolve.models import DEFAULT_PRIORITY, alias_key
+
+HERE = Path(__file__).resolve().parent
+BENCH_DB = "acra_enrich_bench_resolve"
+BATCH = 50  # WDH_LOOKUP_QUEUE_BATCH_SIZE's default
+# Share of the mapping table per match type (normalised names are what lookups cache most).
+MIX = {"uen": 0.10, "plan_code": 0.20, "account_name": 0.20, "customer_name": 0.20, "normalized_name": 0.30}
+WORDS = ("alpha", "apex", "bright", "crystal", "dragon", "eagle", "golden", "harmony", "jade", "lotus",
+         "merlion", "nova", "orchid", "phoenix", "raffles", "sunrise", "vertex", "zenith", "kaizen", "sakura")
+TRADES = ("trading", "logistics", "engineering", "holdings", "technologies", "consulting", "foods", "marine")
+
+
+def fresh_database() -> str:
+    server = os.environ.get("POSTGRES_DSN") or database_dsn(
+        load_settings(acra_enrich_home=HERE / "out" / "home", postgres_dsn=None))
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
+    dsn = psycopg.conninfo.make_conninfo(server, dbname=BENCH_DB)
+    ensure_schema(dsn)
+    return dsn
+
+
+def company_name(n: int) -> str:
+    r = random.Random(n)
+    return f"{r.choice(WORDS).upper()} {r.choice(WORDS).upper()} {r.choice(TRADES).upper()} {n} PTE. LTD."
+
+
+def raw_value(match_type: str, n: int) -> str:
+    """The value a mention carries for mapping number n of this type."""
+    if match_type == "uen":
+        return f"{2000 + n % 25}{n:05d}{'ABCDEFGHJK'[n % 10]}"
+    if match_type == "plan_code":
+        return f"P{n:07d}"
+    if match_type == "account_name":
+        return f"ACCOUNT {n} {company_name(n)}"
+    return company_name(n)
+
+
+def load_mappings(dsn: str, total: int) -> dict[str, int]:
+    """COPY `total` mappings in; how many of each match type."""
+    counts = {t: int(total * share) for t, share in MIX.items()}
+    counts["normalized_name"] += total - sum(counts.values())
+    with psycopg.connect(dsn) as conn:
+        with conn.cursor().copy("COPY company_mapping (alias, match_type, priority, company_id, source) "
+                                "FROM STDIN") as copy:
+            for match_type, count in counts.items():
+                for n in range(count):
+                    alias = alias_key(match_type, raw_value(match_type, n))
+                    copy.write_row((alias, match_type, DEFAULT_PRIORITY[match_type], f"C{n:07d}", "bench"))
+        conn.execute("ANALYZE company_mapping")
+        conn.commit()
+    return counts
+
+
+def make_mentions(count: int, counts: dict[str, int], seed: int = 7) -> list[tuple[Mention, str, str]]:
+    """Mentions that all hit, each with the (match_type, alias) a plain SELECT would use."""
+    r = random.Random(seed)
+    mentions = []
+    for _ in range(count):
+        match_type = r.choices(list(MIX), weights=list(MIX.values()))[0]
+        n = r.randrange(counts[match_type])
+        value = raw_value(match_type, n)
+        if match_type == "normalized_name":
+            # another spelling of the name: only its normalised form is mapped
+            value = value.replace("PTE. LTD.", "PRIVATE LIMITED").title()
+            mention = Mention.of(customer_name=value, plan_code=f"NOPE{n}" if n % 2 else None)
+        elif match_type == "customer_name":
+            mention = Mention.of(customer_name=value, account_name=f"unmapped {n}" if n % 3 == 0 else None)
+        else:
+            mention = Mention.of(**{match_type: value})
+        alias = alias_key(match_type, value)
+        assert alias is not None
+        mentions.append((mention, match_type, alias))
+    return mentions
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def service_on(conn: psycopg.Connection, provider: object | None = None) -> CompanyEnrichmentService:
+    return CompanyEnrichmentService(MappingStore(conn), LookupQueue(conn), provider,  # type: ignore[arg-type]
+                                    sync_lookup_budget=0)
+
+
+def bench_internal(dsn: str, mentions: list[tuple[Mention, str, str]], single: int) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # Baseline: one indexed SELECT per mention, on the key known to hit.
+        started = time.perf_counter()
+        latencies = []
+        for _, match_type, alias in mentions:
+            t0 = time.perf_counter()
+            row = conn.execute("SELECT company_id FROM company_mapping WHERE match_type = %s AND alias = %s",
+                               (match_type, alias)).fetchone()
+            latencies.append(time.perf_counter() - t0)
+            assert row is not None
+        base_s = time.perf_counter() - started
+        base_rate = len(mentions) / base_s
+
+        service = service_on(conn)
+        started = time.perf_counter()
+        hits = sum(1 for r in service.resolve_many([m for m, _, _ in mentions])
+                   if r.status is ResolutionStatus.SUCCESS_INTERNAL)
+        bulk_s = time.perf_counter() - started
+        assert hits == len(mentions), f"only {hits} of {len(mentions)} mentions hit"
+
+        subset = mentions[:single]
+        one_latencies = []
+        started = time.perf_counter()
+        for mention, _, _ in subset:
+            t0 = time.perf_counter()
+            result = service.resolve_company_id(plan_code=mention.plan_code, customer_name=mention.customer_name,
+                                                account_name=mention.account_name, uen=mention.uen)
+            one_latencies.append(time.perf_counter() - t0)
+            assert result.status is ResolutionStatus.SUCCESS_INTERNAL
+        one_s = time.perf_counter() - started
+
+    base_p50, base_p99 = pct(latencies, 0.5) * 1e3, pct(latencies, 0.99) * 1e3
+    one_p50, one_p99 = pct(one_latencies, 0.5) * 1e3, pct(one_latencies, 0.99) * 1e3
+    print(f"\ninternal hits ({len(mentions):,} mentions)")
+    print(f"  baseline: plain indexed SELECT per mention   {base_rate:>10,.0f} /s   p50 {base_p50:.3f} ms"
+          f"   p99 {base_p99:.3f} ms")
+    print(f"  resolve_many (bulk, 1,000 per query)          {len(mentions) / bulk_s:>10,.0f} /s"
+          f"   ratio {len(mentions) / bulk_s / base_rate:.2f}x baseline")
+    print(f"  resolve_company_id (one call each, {len(subset):,})     {len(subset) / one_s:>10,.0f} /s"
+          f"   p50 {one_p50:.3f} ms   p99 {one_p99:.3f} ms   ratio {len(subset) / one_s / base_rate:.2f}x,"
+          f" p99 {one_p99 / base_p99:.2f}x baseline")
+
+
+class AnswerAll:
+    name = "bench"
+
+    def lookup(self, name: str) -> LookupResult:
+        return LookupResult("found", CompanyMatch(f"Q-{name}", name, None, self.name, 1.0))
+
+
+def fill_queue(dsn: str, jobs: int) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute("TRUNCATE lookup_requests")
+        conn.execute("DELETE FROM company_mapping WHERE source = 'bench-queue'")
+        conn.execute("INSERT INTO lookup_requests (name, normalized_name) "
+                     "SELECT 'Queued Company ' || n || ' Pte Ltd', 'queued company ' || n "
+                     "FROM generate_series(1, %s) AS n", (jobs,))
+        conn.execute("ANALYZE lookup_requests")
+        conn.commit()
+
+
+def _drain_worker(dsn: str, start: float) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        provider = AnswerAll()
+        provider.name = "bench-queue"
+        service = service_on(conn, provider)
+        while time.time() < start:
+            time.sleep(0.001)
+        return service.process_lookup_queue(BATCH).done
+
+
+BARE_CLAIM = """
+WITH ready AS (
+    SELECT id FROM lookup_requests WHERE status = 'pending' ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+)
+UPDATE lookup_requests r SET status = 'processing' FROM ready WHERE r.id = ready.id RETURNING r.id
+"""
+
+
+def _bare_worker(dsn: str, start: float) -> int:
+    done = 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.time() < start:
+            time.sleep(0.001)
+        while True:
+            ids = [row[0] for row in conn.execute(BARE_CLAIM, (BATCH,))]
+            if not ids:
+                return done
+            conn.execute("UPDATE lookup_requests SET status = 'done' WHERE id = ANY(%s)", (ids,))
+            done += len(ids)
+
+
+def run_workers(target: object, dsn: str, workers: int) -> tuple[int, float]:
+    ctx = multiprocessing.get_context("spawn")
+    start = time.time() + 1.5  # every process connected and waiting
+    with ctx.Pool(workers) as pool:
+        pending = [pool.apply_async(target, (dsn, start)) for _ in range(workers)]  # type: ignore[arg-type]
+        done = sum(p.get(timeout=3600) for p in pending)
+    return done, time.time() - start
+
+
+def bench_queue(dsn: str, jobs: int) -> None:
+    print(f"\nqueue drain ({jobs:,} requests, batches of {BATCH})")
+    for workers in (1, 4):
+        fill_queue(dsn, jobs)
+        bare_done, bare_s = run_workers(_bare_worker, dsn, workers)
+        fill_queue(dsn, jobs)
+        done, ours_s = run_workers(_drain_worker, dsn, workers)
+        assert bare_done == done == jobs, (bare_done, done, jobs)
+        bare_rate, rate = jobs / bare_s, jobs / ours_s
+        print(f"  {workers} worker(s): baseline bare SKIP LOCKED claim loop {bare_rate:>9,.0f} jobs/s   "
+              f"process_lookup_queue {rate:>8,.0f} jobs/s   ratio {rate / bare_rate:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mentions", type=int, default=100_000)
+    parser.add_argument("--mappings", type=int, default=200_000)
+    parser.add_argument("--single", type=int, default=20_000, help="mentions also resolved one call at a time")
+    parser.add_argument("--jobs", type=int, default=20_000, help="lookup requests drained per queue run")
+    parser.add_argument("--quick", action="store_true", help="a small smoke run (10k mentions, 20k mappings, 2k jobs)")
+    args = parser.parse_args()
+    if args.quick:
+        args.mentions, args.mappings, args.single, args.jobs = 10_000, 20_000, 2_000, 2_000
+
+    dsn = fresh_database()
+    print(f"database: {describe_dsn(dsn)} ({'POSTGRES_DSN' if os.environ.get('POSTGRES_DSN') else 'embedded'})")
+    started = time.perf_counter()
+    counts = load_mappings(dsn, args.mappings)
+    print(f"loaded {args.mappings:,} mappings in {time.perf_counter() - started:.1f}s: "
+          + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    mentions = make_mentions(args.mentions, counts)
+    bench_internal(dsn, mentions, min(args.single, len(mentions)))
+    bench_queue(dsn, args.jobs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Records that cross the resolution layers: mentions, mapping hits, results, queue rows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Literal
+
+from acra_enrich.resolve.normalize import clean_text, normalize_name
+
+MatchType = Literal["uen", "plan_code", "account_name", "customer_name", "normalized_name"]
+
+# Strongest first: the order in which a mention's keys are trusted, and each match
+# type's default `company_mapping.priority` (lower wins).
+MATCH_TYPES: tuple[MatchType, ...] = ("uen", "plan_code", "account_name", "customer_name", "normalized_name")
+DEFAULT_PRIORITY: dict[str, int] = {t: i + 1 for i, t in enumerate(MATCH_TYPES)}
+
+# company_mapping.source of a placeholder row: a TEMP id given to a mention without a
+# name. Every other source (an import, a provider's cached answer) replaces it.
+TEMP_SOURCE = "temp"
+
+
+class ResolutionStatus(str, Enum):
+    SUCCESS_INTERNAL = "SUCCESS_INTERNAL"
+    SUCCESS_EXTERNAL = "SUCCESS_EXTERNAL"
+    PENDING_LOOKUP = "PENDING_LOOKUP"
+    TEMP_ASSIGNED = "TEMP_ASSIGNED"
+
+
+def alias_key(match_type: str, value: str | None) -> str | None:
+    """How an alias of this match type is stored and looked up (None: nothing to look up)."""
+    if match_type == "normalized_name":
+        return normalize_name(value) or None
+    text = clean_text(value)
+    if text is None:
+        return None
+    if match_type == "uen":
+        return text.replace(" ", "").upper()
+    if match_type == "plan_code":
+        return text.upper()
+    return text
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One company mention as another system hands it to us (blank fields are None)."""
+
+    plan_code: str | None = None
+    customer_name: str | None = None
+    account_name: str | None = None
+    uen: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        plan_code: str | None = None,
+        customer_name: str | None = None,
+        account_name: str | None = None,
+        uen: str | None = None,
+    ) -> "Mention":
+        return cls(clean_text(plan_code), clean_text(customer_name), clean_text(account_name), clean_text(uen))
+
+    def keys(self) -> list[tuple[str, str]]:
+        """(match_type, alias) pairs to look up in company_mapping, strongest first."""
+        pairs: list[tuple[str, str | None]] = [
+            ("uen", alias_key("uen", self.uen)),
+            ("plan_code", alias_key("plan_code", self.plan_code)),
+            ("account_name", alias_key("account_name", self.account_name)),
+            ("customer_name", alias_key("customer_name", self.customer_name)),
+            ("normalized_name", alias_key("normalized_name", self.customer_name)),
+            ("normalized_name", alias_key("normalized_name", self.account_name)),
+        ]
+        seen: set[tuple[str, str]] = set()
+        keys = []
+        for match_type, alias in pairs:
+            if alias is not None and (match_type, alias) not in seen:
+                seen.add((match_type, alias))
+                keys.append((match_type, alias))
+        return keys
+
+    def placeholder_keys(self) -> list[tuple[str, str]]:
+        """Keys that keep a TEMP id stable for a nameless mention (never a UEN: the
+        registry may learn it later, and a placeholder must not hide it)."""
+        return [(t, a) for t, a in self.keys() if t in ("plan_code", "account_name")]
+
+
+@dataclass(frozen=True)
+class MappingHit:
+    match_type: str
+    alias: str
+    company_id: str
+    source: str
+    priority: int
+    confidence: float | None
+
+    @property
+    def is_placeholder(self) -> bool:
+        return self.source == TEMP_SOURCE
+
+
+@dataclass(frozen=True)
+class MappingEntry:
+    """One row to write into company_mapping (alias already in its stored form)."""
+
+    match_type: str
+    alias: str
+    company_id: str
+    source: str
+    priority: int
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class CompanyIdResult:
+    company_id: str | None
+    status: ResolutionStatus
+    source: str
+    temp_id: str | None = None
+    match_type: str | None = None  # the company_mapping key that answered, for internal hits
+    request_id: int | None = None  # the lookup_requests row, for PENDING_LOOKUP
+    confidence: float | None = None
+    detail: str | None = None  # why an external lookup did not answer, when it did not
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+
+@dataclass(frozen=True)
+class LookupRequest:
+    """A claimed lookup_requests row. `lease_until` doubles as the claim token: only the
+    worker holding this exact lease may finish the row."""
+
+    id: int
+    name: str
+    normalized_name: str
+    attempts: int
+    lease_until: datetime
+    created_at: datetime
+
+
+@dataclass
+class QueueRunReport:
+    claimed: int = 0
+    done: int = 0
+    retrying: int = 0  # failed this time, will be tried again later
+    failed: int = 0  # failed for good (retries exhausted)
+    released: int = 0  # handed back untouched because the provider rate-limited us
+    lost: int = 0  # finished after the lease had passed to another worker; not recorded
+    stopped_reason: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)

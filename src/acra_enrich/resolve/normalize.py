@@ -1,0 +1,130 @@
+"""One company-name normaliser, used for every comparison, cache key and queue key.
+
+`normalize_name` folds the ways one company is written into one key:
+
+1. Unicode NFKC, so full-width letters, digits, spaces and brackets become their ASCII
+   forms (`ＡＣＭＥ（新加坡）` -> `ACME(新加坡)`);
+2. case folding, and Latin diacritics dropped (`Café` -> `cafe`);
+3. `&` read as `and`; apostrophes dropped (`McDonald's` -> `mcdonalds`); dots inside
+   initialisms dropped (`A.B.C.` -> `abc`); every other punctuation mark or symbol,
+   including every bracket style (`()` `【】` `〔〕` `「」` `《》`) and CJK punctuation,
+   becomes a space;
+4. whitespace collapsed, and dropped between two Han/kana characters;
+5. legal-form suffixes stripped from the end, repeatedly: our own English list
+   (Pte. Ltd., Private Limited, Ltd, LLP, Sdn Bhd, Inc, ...), our Chinese list
+   (私人有限公司, 股份有限公司, 有限责任公司, 有限公司, ...) and cleanco's
+   international list. A name made only of a legal form keeps its last word, so the
+   key is never empty for a name that had letters in it.
+
+The result is a lookup key, not a display name.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from cleanco import basename as _cleanco_basename
+
+# Longest first where one is the tail of another; all already in normalised form.
+_ENGLISH_SUFFIXES: tuple[tuple[str, ...], ...] = (
+    ("private", "limited"),
+    ("pte", "ltd"),
+    ("pvt", "ltd"),
+    ("pty", "ltd"),
+    ("sdn", "bhd"),
+    ("and", "company"),
+    ("and", "co"),
+    ("limited", "liability", "partnership"),
+    ("limited", "partnership"),
+    ("pte",),
+    ("pvt",),
+    ("pty",),
+    ("private",),
+    ("ltd",),
+    ("limited",),
+    ("llp",),
+    ("lp",),
+    ("llc",),
+    ("plc",),
+    ("inc",),
+    ("incorporated",),
+    ("corp",),
+    ("corporation",),
+    ("co",),
+    ("company",),
+    ("bhd",),
+    ("berhad",),
+    ("gmbh",),
+)
+
+# Simplified and traditional forms; NFKC does not map one to the other.
+_CHINESE_SUFFIXES: tuple[str, ...] = (
+    "私人有限公司",
+    "股份有限公司",
+    "有限责任公司",
+    "有限責任公司",
+    "有限合伙",
+    "有限合夥",
+    "有限公司",
+    "股份公司",
+    "公司",
+)
+
+_APOSTROPHES = dict.fromkeys(map(ord, "'’‘`´ʼ"), None)
+_INITIALISM = re.compile(r"\b(?:[^\W_]\.){2,}(?:[^\W_]\b)?")
+_SPACES = re.compile(r"\s+")
+# Han and kana are written without spaces, so a space between two of them (left by a
+# bracket or a full-width space) carries no meaning.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_GAP = re.compile(f"(?<=[{_CJK}]) (?=[{_CJK}])")
+
+
+def _drop_latin_marks(text: str) -> str:
+    # Only the Latin combining diacritics: dropping every mark would also change CJK
+    # kana (が -> か) and Indic scripts, which would merge different names.
+    decomposed = unicodedata.normalize("NFD", text)
+    kept = "".join(ch for ch in decomposed if not 0x0300 <= ord(ch) <= 0x036F)
+    return unicodedata.normalize("NFC", kept)
+
+
+def _punctuation_to_spaces(text: str) -> str:
+    text = text.translate(_APOSTROPHES).replace("&", " and ")
+    text = _INITIALISM.sub(lambda m: m.group(0).replace(".", ""), text)
+    return "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text)
+
+
+def _strip_suffix_once(name: str) -> str:
+    """`name` without its last legal form; `name` itself when it is nothing but one."""
+    tokens = name.split(" ")
+    for suffix in _ENGLISH_SUFFIXES:
+        if tuple(tokens[-len(suffix):]) == suffix:
+            return " ".join(tokens[: -len(suffix)]) if len(tokens) > len(suffix) else name
+    for suffix in _CHINESE_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)].rstrip() if len(name) > len(suffix) else name
+    cleaned = _SPACES.sub(" ", _cleanco_basename(name)).strip()
+    return cleaned if cleaned else name
+
+
+def normalize_name(name: str | None) -> str:
+    """The comparison key of a company name ('' for None, blank or punctuation-only)."""
+    if not name:
+        return ""
+    text = unicodedata.normalize("NFKC", name).casefold()
+    text = _drop_latin_marks(text)
+    text = _punctuation_to_spaces(text)
+    text = _CJK_GAP.sub("", _SPACES.sub(" ", text).strip())
+    while True:
+        stripped = _strip_suffix_once(text)
+        if stripped == text or not stripped:
+            return text
+        text = stripped
+
+
+def clean_text(value: str | None) -> str | None:
+    """Trimmed, NFKC, single-spaced text; None when nothing is left (for exact aliases)."""
+    if value is None:
+        return None
+    text = _SPACES.sub(" ", unicodedata.normalize("NFKC", value)).strip()
+    return text or None

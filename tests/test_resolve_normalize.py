@@ -1,0 +1,83 @@
+"""normalize_name: one key for the ways one company is written (English and Chinese)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from acra_enrich.resolve.normalize import normalize_name
+
+SAME_COMPANY = [
+    # (written one way, written another way, the key)
+    ("ACME PTE. LTD.", "Acme Pte Ltd", "acme"),
+    ("Acme Private Limited", "ACME PTE LTD", "acme"),
+    ("Acme Ltd", "ACME LIMITED", "acme"),
+    ("Tan & Sons Sdn. Bhd.", "TAN AND SONS SDN BHD", "tan and sons"),
+    ("Lee Partners LLP", "Lee Partners L.L.P.", "lee partners"),
+    ("A.B.C. Trading Pte Ltd", "ABC TRADING PTE. LTD.", "abc trading"),
+    ("McDonald's Restaurants Pte Ltd", "MCDONALDS RESTAURANTS PTE LTD", "mcdonalds restaurants"),
+    ("Café Nero Ltd", "CAFE NERO LIMITED", "cafe nero"),
+    ("  Acme   Holdings\tPte Ltd ", "Acme Holdings Pte. Ltd.", "acme holdings"),
+    ("Acme Co., Ltd.", "ACME CO LTD", "acme"),
+    ("Globex Inc.", "Globex Incorporated", "globex"),
+    # full-width forms (NFKC) and brackets of every style
+    ("ＡＣＭＥ　ＰＴＥ　ＬＴＤ", "ACME PTE LTD", "acme"),
+    ("Acme (Asia) Pte Ltd", "Acme [Asia] Pte Ltd", "acme asia"),
+    ("Acme【Asia】Pte Ltd", "Acme 「Asia」 Pte Ltd", "acme asia"),
+    # Chinese legal forms, simplified and traditional
+    ("平安银行股份有限公司", "平安银行有限公司", "平安银行"),
+    ("中国平安保险（集团）股份有限公司", "中国平安保险(集团)股份有限公司", "中国平安保险集团"),
+    ("中国平安保险（集团）股份有限公司", "中国平安保险集团有限责任公司", "中国平安保险集团"),
+    ("台積電股份有限公司", "台積電有限公司", "台積電"),
+    ("富达信息科技私人有限公司", "富达信息科技 私人有限公司", "富达信息科技"),
+    ("【平安】银行有限公司", "平安银行公司", "平安银行"),
+    ("ACME（新加坡）私人有限公司", "ACME (新加坡) 私人有限公司", "acme 新加坡"),
+]
+
+
+@pytest.mark.parametrize(("one", "other", "key"), SAME_COMPANY)
+def test_variants_of_one_company_share_a_key(one: str, other: str, key: str) -> None:
+    assert normalize_name(one) == key
+    assert normalize_name(other) == key
+
+
+DIFFERENT_COMPANIES = [
+    ("Acme Trading Pte Ltd", "Acme Holdings Pte Ltd"),
+    ("Acme (S) Pte Ltd", "Acme Pte Ltd"),  # a region tag is part of the registered name
+    ("平安银行股份有限公司", "平安保险股份有限公司"),
+    ("株式会社ガスト", "株式会社カスト"),  # kana marks are not accents: kept
+    ("Apple Company", "Apple Computer"),
+]
+
+
+@pytest.mark.parametrize(("one", "other"), DIFFERENT_COMPANIES)
+def test_different_companies_keep_different_keys(one: str, other: str) -> None:
+    assert normalize_name(one) != normalize_name(other)
+
+
+@pytest.mark.parametrize(("name", "key"), [
+    (None, ""),
+    ("", ""),
+    ("   ", ""),
+    ("---", ""),
+    ("（）", ""),
+    # a name that is nothing but a legal form keeps it rather than vanishing
+    ("Pte Ltd", "pte ltd"),
+    ("LLP", "llp"),
+    ("有限公司", "有限公司"),
+    ("Company", "company"),
+])
+def test_edge_cases(name: str | None, key: str) -> None:
+    assert normalize_name(name) == key
+
+
+@given(st.text(max_size=60))
+def test_normalising_twice_changes_nothing(name: str) -> None:
+    once = normalize_name(name)
+    assert normalize_name(once) == once
+
+
+@given(st.text(alphabet=st.characters(categories=("Lu", "Ll", "Lo")), min_size=1, max_size=30))
+def test_a_name_with_letters_never_normalises_to_nothing(name: str) -> None:
+    assert normalize_name(name) != ""

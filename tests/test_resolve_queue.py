@@ -1,0 +1,183 @@
+"""The lookup queue and TEMP ids under concurrency: real PostgreSQL, real worker processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from acra_enrich.resolve import LookupQueue, WritePlan
+from resolve_helpers import queue_rows, snapshot
+
+WORKERS = Path(__file__).with_name("resolve_workers.py")
+
+
+def _start_workers(env: dict[str, str], tmp_path: Path, *argv_per_worker: list[str]) -> list[subprocess.Popen[str]]:
+    start = tmp_path / "start"
+    procs = [subprocess.Popen([sys.executable, str(WORKERS), *argv], env={**env, "START_FILE": str(start)},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for argv in argv_per_worker]
+    start.touch()  # every worker has connected by now or will find the file at once
+    return procs
+
+
+def _finish(procs: list[subprocess.Popen[str]], *, ok: bool = True) -> list[str]:
+    outputs = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=120)
+        if ok:
+            assert proc.returncode == 0, stderr
+        outputs.append(stdout)
+    return outputs
+
+
+# --- enqueue / dequeue / mark ---------------------------------------------------------------
+
+
+def test_enqueue_keeps_one_open_request_per_normalised_name(db: psycopg.Connection) -> None:
+    queue = LookupQueue(db)
+    first = queue.enqueue("Acme Pte Ltd")
+    again = queue.enqueue("ACME PRIVATE LIMITED")
+    other = queue.enqueue("Globex Ltd")
+    assert first.created and not again.created and other.created
+    assert again.request_id == first.request_id != other.request_id
+    # once the open request is finished, the name may be asked for again
+    [claimed, _] = queue.dequeue(10)
+    assert queue.mark_done(claimed, "C1")
+    assert queue.enqueue("Acme Pte Ltd").created
+    with pytest.raises(ValueError):
+        queue.enqueue("  ")
+
+
+def test_dequeue_claims_with_a_lease_and_marks_done(db: psycopg.Connection) -> None:
+    queue = LookupQueue(db, lease_s=90)
+    for name in ("A Ltd", "B Ltd", "C Ltd"):
+        queue.enqueue(name)
+    batch = queue.dequeue(2)
+    assert [r.name for r in batch] == ["A Ltd", "B Ltd"]
+    leases = db.execute("SELECT status, lease_until - updated_at FROM lookup_requests ORDER BY id").fetchall()
+    assert leases == [("processing", timedelta(seconds=90)), ("processing", timedelta(seconds=90)), ("pending", None)]
+    assert [r.name for r in queue.dequeue(5)] == ["C Ltd"]
+    assert queue.dequeue(5) == []
+    assert queue.mark_done(batch[0], "C-A")
+    assert queue_rows(db)[0][3:] == ("done", 0, None, "C-A")
+
+
+def test_retry_backoff_grows_and_the_request_fails_for_good_after_retry_max(db: psycopg.Connection) -> None:
+    queue = LookupQueue(db, retry_max=2, retry_delay_s=300)
+    queue.enqueue("Flaky Ltd")
+    waits = []
+    for attempt in range(1, 4):
+        [request] = queue.dequeue(1)
+        assert request.attempts == attempt - 1
+        outcome = queue.mark_failed(request, f"HTTP 503 #{attempt}")
+        status, attempts, wait, error = db.execute(
+            "SELECT status, attempts, extract(epoch FROM next_attempt_at - updated_at), last_error "
+            "FROM lookup_requests").fetchone()
+        assert (attempts, error, outcome.attempts) == (attempt, f"HTTP 503 #{attempt}", attempt)
+        if attempt < 3:
+            assert status == "pending" and not outcome.permanent
+            waits.append(float(wait))
+            assert queue.dequeue(1) == []  # not before the backoff has passed
+            db.execute("UPDATE lookup_requests SET next_attempt_at = now() - interval '1 second'")
+            db.commit()
+        else:
+            assert status == "failed" and outcome.permanent
+    assert waits == [300.0, 600.0]  # WDH_LOOKUP_RETRY_DELAY, doubling per attempt
+    assert queue.dequeue(1) == []
+
+
+def test_a_worker_that_lost_its_lease_cannot_finish_the_row(db: psycopg.Connection) -> None:
+    slow = LookupQueue(db, lease_s=60)
+    slow.enqueue("Slow Ltd")
+    [mine] = slow.dequeue(1)
+    db.execute("UPDATE lookup_requests SET lease_until = now() - interval '1 second'")
+    db.commit()
+    [theirs] = LookupQueue(db).dequeue(1)  # reclaimed by another worker
+    assert theirs.id == mine.id and theirs.lease_until != mine.lease_until
+    assert not slow.mark_done(mine, "STALE")
+    assert not slow.mark_failed(mine, "late").applied
+    assert slow.release([mine], delay_s=10, reason="late") == 0
+    assert LookupQueue(db).mark_done(theirs, "FRESH")
+    assert queue_rows(db)[0][3:] == ("done", 1, "lease expired: the worker that claimed it stopped before finishing",
+                                     "FRESH")
+
+
+def test_queue_plan_mode_writes_nothing(db: psycopg.Connection) -> None:
+    LookupQueue(db).enqueue("Acme Ltd")
+    before = snapshot(db)
+    plan = WritePlan()
+    queue = LookupQueue(db, plan=plan)
+    assert queue.enqueue("Beta Ltd").created and queue.enqueue("ACME LIMITED").created is False
+    [request] = queue.dequeue(5)
+    assert queue.mark_failed(request, "boom").applied
+    assert snapshot(db) == before
+    assert [(w.table, w.action) for w in plan.writes] == [
+        ("lookup_requests", "insert"), ("lookup_requests", "claim"), ("lookup_requests", "update")]
+
+
+def test_queue_status_counts_every_state(db: psycopg.Connection) -> None:
+    queue = LookupQueue(db, retry_max=0)
+    for name in ("A Ltd", "B Ltd", "C Ltd", "D Ltd"):
+        queue.enqueue(name)
+    a, b, _ = queue.dequeue(3)
+    queue.mark_done(a, "X")
+    queue.mark_failed(b, "no candidate")
+    status = queue.status()
+    assert (status.pending, status.ready, status.processing, status.done, status.failed) == (1, 1, 1, 1, 1)
+    assert status.top_errors == [("no candidate", 1)]
+
+
+# --- processes --------------------------------------------------------------------------
+
+
+def test_eight_processes_allocating_temp_ids_never_collide(db: psycopg.Connection, env: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    per_worker = 150
+    procs = _start_workers(env, tmp_path, *[["temp", str(per_worker)] for _ in range(8)])
+    ids = [line for out in _finish(procs) for line in out.split()]
+    assert len(ids) == 8 * per_worker
+    assert Counter(ids).most_common(1)[0][1] == 1
+    assert sorted(ids) == [f"TEMP_{n:06d}" for n in range(1, 8 * per_worker + 1)]  # nothing lost either
+
+
+def test_four_workers_draining_one_queue_never_process_a_row_twice(db: psycopg.Connection, env: dict[str, str],
+                                                                    tmp_path: Path) -> None:
+    queue = LookupQueue(db)
+    names = [f"Company {n:03d} Pte Ltd" for n in range(240)]
+    for name in names:
+        queue.enqueue(name)
+    logs = [tmp_path / f"worker{i}.log" for i in range(4)]
+    _finish(_start_workers(env, tmp_path, *[["drain", str(log), "3"] for log in logs]))
+    seen = [line for log in logs if log.exists() for line in log.read_text().splitlines()]
+    assert Counter(seen).most_common(1)[0][1] == 1
+    assert sorted(seen) == sorted(names)
+    assert sum(1 for log in logs if log.exists()) > 1  # the work really was shared
+    rows = queue_rows(db)
+    assert {status for *_, status, _, _, _ in rows} == {"done"}
+    assert all(company_id == f"ID-{name}" for _, name, _, _, _, _, company_id in rows)
+
+
+def test_a_crashed_workers_rows_are_reclaimed_after_the_lease(db: psycopg.Connection, env: dict[str, str],
+                                                             tmp_path: Path) -> None:
+    queue = LookupQueue(db)
+    for n in range(5):
+        queue.enqueue(f"Crash {n} Ltd")
+    [out] = _finish(_start_workers(env, tmp_path, ["crash", "3", "3600"]), ok=False)
+    crashed = sorted(int(i) for i in out.split())
+    assert len(crashed) == 3
+    # while the dead worker's lease runs, its rows stay untouched
+    assert sorted(r.id for r in queue.dequeue(10)) == sorted(set(range(1, 6)) - set(crashed))
+    assert queue.dequeue(10) == []
+    # the lease runs out (moved into the past rather than waited for)
+    db.execute("UPDATE lookup_requests SET lease_until = now() - interval '1 second' WHERE id = ANY(%s)", (crashed,))
+    db.commit()
+    reclaimed = queue.dequeue(10)
+    assert sorted(r.id for r in reclaimed) == crashed
+    assert {r.attempts for r in reclaimed} == {1}  # the lost try counted
+    assert all(queue.mark_done(r, "OK") for r in reclaimed)
