@@ -29,9 +29,10 @@ from acra_enrich.enrich.sites import registrable_domain
 from acra_enrich.web import FetchResult, WebClient
 
 ACCEPT_SCORE = 0.5
+EXACT_NAME = 0.95
 # A candidate this sure ends the search at once; otherwise the best one above ACCEPT_SCORE wins.
 CERTAIN_SCORE = 0.85
-MAX_GUESSES = 9
+MAX_GUESSES = 15
 MAX_SEARCH_CANDIDATES = 4
 GUESS_SUFFIXES = (".com.sg", ".sg", ".com")
 # Line-of-business words that trail a name ("ACME BLUE TRADING") and are often left out
@@ -41,7 +42,24 @@ singapore sg asia pacific international holdings holding group services service 
 enterprises company engineering construction technologies technology logistics consultancy consulting
 investments investment solutions design renovation education ventures supplies systems electrical
 transport travel digital media studio properties development management partners advisory resources
-industries manufacturing marine catering cleaning works agency
+industries manufacturing marine catering cleaning works agency food stall clinic medical healthcare
+security robotics tuition centre center cafe restaurant bakery beauty fitness realty motor shipping
+store mart mini minimart shop plumbing coffee automobile automotive assurance insurance me fb florist kitchen
+import export interior interiors contractor contractors builders build printing laundry salon spa
+dental pharmacy optical tailor furniture electronics hardware fintech biotech software studios
+associates accountants chartered law legal corporation co
+""".split())
+# Words too common to be a brand on their own: Singapore surnames, auspicious and everyday
+# words that thousands of unrelated names share. A name's other words are its brand.
+_COMMON_WORDS = frozenset("""
+tan lim lee ng ong wong goh chua chan koh teo ang yeo tay ho low sim chong chew chia lau toh seah
+wee lai kwek heng foo quek poh yap loh soh kang hock seng huat hup chuan kim ah sin soon guan heng
+eng joo keat meng chye golden fortune sunrise sun star lucky happy prosperity prosperous wealth
+harmony unity united universal global international eastern western east west north south new
+great grand royal supreme premier prime elite apex alpha omega zenith summit pinnacle crown
+dragon phoenix lion tiger eagle jade pearl diamond crystal gold silver orient oriental pacific
+ocean sea blue green red white black city metro central capital victory vision wisdom evergreen
+sunshine bright smart best first one top true trust noble royal bismillah al sri raja kumar
 """.split())
 _PARENS = re.compile(r"\([^)]*\)")
 _WORD = re.compile(r"[a-z0-9]+(?:&[a-z0-9]+)?")
@@ -105,18 +123,21 @@ class DomainDecision:
 
 
 def guess_domains(name: str) -> list[str]:
-    """Domains a company with this legal name plausibly owns, most likely first:
-    the core words (trailing line-of-business words dropped) joined, the leading word alone,
-    the core words hyphenated, then the whole name; each under .com.sg, .sg and .com."""
-    plain = unicodedata.normalize("NFKD", basename(name)).encode("ascii", "ignore").decode("ascii").lower()
-    words = [w.replace("&", "") for w in _WORD.findall(_PARENS.sub(" ", plain))]
+    """Domains a company with this legal name plausibly owns, most likely first.
+
+    Labels: the core words (trailing line-of-business words dropped) joined; the brand -
+    the name's uncommon words, which is what many companies register on their own; the
+    core words hyphenated; the whole name joined and hyphenated. Each under .com.sg, .sg
+    and .com.
+    """
+    folded = unicodedata.normalize("NFKD", _PARENS.sub(" ", name)).encode("ascii", "ignore").decode("ascii")
+    words = [w.replace("&", "") for w in _WORD.findall(basename(folded).lower())]
     core = list(words)
     while len(core) > 1 and core[-1] in _TRAILING_WORDS:
         core.pop()
+    brand = [w for w in words if w not in _COMMON_WORDS and w not in _TRAILING_WORDS and not w.isdigit()]
     labels: list[str] = []
-    # The leading word alone is the brand many companies register (ZATRUFU BAKERY -> zatrufu.sg).
-    brand = core[0] if len(core) > 1 and len(core[0]) >= 4 and not core[0].isdigit() else ""
-    for label in ("".join(core), brand, "-".join(core), "".join(words), "-".join(words)):
+    for label in ("".join(core), "".join(brand), "-".join(core), "".join(words), "-".join(words)):
         if 3 <= len(label) <= 63 and label not in labels:
             labels.append(label)
     return [label + suffix for label in labels for suffix in GUESS_SUFFIXES][:MAX_GUESSES]
@@ -164,7 +185,13 @@ async def _verify(
     score = identity_score(company.name, company.uen, facts, signals)
     candidate.score = score.score
     candidate.reasons.extend(score.reasons)
-    candidate.outcome = "accepted" if score.score >= ACCEPT_SCORE else "rejected"
+    # Many small sites print nothing but their name on the homepage (the address and UEN
+    # sit on a contact page): an exact name on a domain built from, or searched by, that
+    # name is enough, unless the page names another entity's UEN or is parked.
+    exact_name = score.name_similarity >= EXACT_NAME and not score.other_uens and not score.parked
+    if exact_name:
+        candidate.score = max(candidate.score, ACCEPT_SCORE)
+    candidate.outcome = "accepted" if candidate.score >= ACCEPT_SCORE else "rejected"
     return _Verified(score, signals, facts, homepage)
 
 

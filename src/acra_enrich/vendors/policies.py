@@ -1,0 +1,61 @@
+"""Pacing for vendor hosts, and the web client vendor calls go through.
+
+Intervals follow each vendor's published limits (VENDOR_APIS.md), multiplied by
+VENDOR_MIN_INTERVAL_SCALE; DuckDuckGo has no published safe rate, so it gets its own, slow
+DDG_MIN_INTERVAL_S. Vendor APIs never use robots.txt, and their latency is their compute
+time (an LLM answer, an actor run), not a sign of load, so their spacing does not adapt to it.
+"""
+
+from __future__ import annotations
+
+from acra_enrich.config import Settings
+from acra_enrich.web import HostPolicy, WebClient, make_web_client
+
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+# (seconds between request starts at scale 1, requests in flight)
+_LIMITS: dict[str, tuple[float, int]] = {
+    "jina_keyless": (3.0, 2),  # 20 requests/min without a key
+    "jina_key": (0.12, 4),  # 500 requests/min with one
+    "tavily": (0.6, 2),  # 100 requests/min (development keys)
+    "openai": (0.0, 4),  # bounded by tokens (budget) rather than requests
+    "apify": (0.5, 2),  # a synchronous run holds its connection for minutes
+    "lusha": (2.4, 1),  # 25 requests/min
+    "zerobounce": (0.05, 4),  # /validate allows thousands per 10 s
+    "zerobounce_bulk": (12.0, 1),  # /validatebatch: 5 calls/min
+    "slack": (1.0, 1),  # incoming webhooks: one message per second
+}
+
+
+def _api(settings: Settings, name: str) -> HostPolicy:
+    interval, concurrency = _LIMITS[name]
+    return HostPolicy(min_interval_s=interval * settings.vendor_min_interval_scale, concurrency=concurrency,
+                      robots=False, adaptive=False)
+
+
+def vendor_host_policies(settings: Settings) -> dict[str, HostPolicy]:
+    """Base URL -> pacing, for `make_web_client(settings, host_policies=...)`."""
+    policies = {
+        # A website, not an API: adaptive pacing on top of the slow floor.
+        settings.ddg_base_url: HostPolicy(min_interval_s=settings.ddg_min_interval_s, concurrency=1, robots=False),
+        settings.jina_base_url: _api(settings, "jina_key" if settings.jina_api_key else "jina_keyless"),
+        settings.tavily_base_url: _api(settings, "tavily"),
+        settings.openai_base_url or OPENAI_DEFAULT_BASE_URL: _api(settings, "openai"),
+        settings.apify_base_url: _api(settings, "apify"),
+        settings.lusha_base_url: _api(settings, "lusha"),
+        settings.zerobounce_base_url: _api(settings, "zerobounce"),
+        settings.zerobounce_bulk_base_url: _api(settings, "zerobounce_bulk"),
+    }
+    if settings.slack_webhook_url is not None:
+        policies[settings.slack_webhook_url.get_secret_value()] = _api(settings, "slack")
+    return policies
+
+
+def make_vendor_web_client(settings: Settings) -> WebClient:
+    """The web client for vendor APIs: vendor pacing, and VENDOR_TIMEOUT_S instead of the page
+    timeout (an LLM answer or a synchronous Apify run takes far longer than a page fetch).
+
+    Kept apart from the crawler's client only for that timeout; it goes through the same
+    boundary (proxy, SSRF guard, retries, size caps)."""
+    vendor_settings = settings.model_copy(update={"crawler_timeout_s": settings.vendor_timeout_s})
+    return make_web_client(vendor_settings, host_policies=vendor_host_policies(settings))
