@@ -13,7 +13,7 @@ import pytest
 
 from acra_enrich.config import load_settings, reset_settings_cache
 from acra_enrich.db import make_pool
-from acra_enrich.enrich.deps import pipeline_deps
+from acra_enrich.enrich.deps import open_pipeline
 from acra_enrich.enrich.find_domain import Company
 from acra_enrich.enrich.pipeline import EnrichmentResult, enrich_company
 from acra_enrich.registry.acra_ingest import load_acra_file
@@ -21,7 +21,6 @@ from acra_enrich.registry.company_sync import sync_companies
 from acra_enrich.registry.sample import write_acra_csv
 from acra_enrich.sandbox.sites import BAIT_PATH
 from acra_enrich.sandbox.testing import SandboxHandle, running_sandbox
-from acra_enrich.web import make_web_client
 
 SEED, COMPANIES = 31, 220
 PACING_S = 0.2
@@ -54,8 +53,7 @@ def world_run(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
         async def run_all() -> list[EnrichmentResult]:
             with make_pool(settings) as pool:
-                async with make_web_client(settings) as web:
-                    deps = await pipeline_deps(settings, web, pool)
+                async with open_pipeline(settings, pool) as deps:
                     gate = asyncio.Semaphore(16)
 
                     async def one(company: Company) -> EnrichmentResult:
@@ -152,8 +150,7 @@ def test_a_second_run_is_idempotent_apart_from_history(world_run) -> None:
 
     async def again() -> EnrichmentResult:
         with make_pool(settings) as pool:
-            async with make_web_client(settings) as web:
-                deps = await pipeline_deps(settings, web, pool)
+            async with open_pipeline(settings, pool) as deps:
                 return await enrich_company(deps, results[uen].company)
 
     asyncio.run(again())

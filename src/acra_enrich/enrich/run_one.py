@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from acra_enrich.config import Settings
 from acra_enrich.db import connect, make_pool
-from acra_enrich.enrich.deps import pipeline_deps
+from acra_enrich.enrich.deps import open_pipeline
 from acra_enrich.enrich.find_domain import Company
 from acra_enrich.enrich.pipeline import EnrichmentResult, enrich_company
 from acra_enrich.enrich.sites import registrable_domain
 from acra_enrich.errors import InputFileError
 from acra_enrich.registry.company_sync import upsert_company
 from acra_enrich.sqlfiles import load_queries
-from acra_enrich.web import make_web_client
 
 _Q = load_queries("acra_enrich.enrich.sql", "persist.sql")
 
@@ -36,6 +35,5 @@ def find_company(settings: Settings, key: str) -> Company:
 async def enrich_one(settings: Settings, key: str) -> EnrichmentResult:
     company = find_company(settings, key)
     with make_pool(settings, min_size=1) as pool:
-        async with make_web_client(settings) as web:
-            deps = await pipeline_deps(settings, web, pool)
+        async with open_pipeline(settings, pool) as deps:
             return await enrich_company(deps, company)

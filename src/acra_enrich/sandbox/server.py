@@ -122,6 +122,8 @@ def sandbox_env(proxy_url: str) -> dict[str, str]:
         # politeness tests and benchmarks set their own value.
         "CRAWL_DOMAIN_MIN_INTERVAL_S": "0.05",
         "VENDOR_MIN_INTERVAL_SCALE": "0",
+        "DDG_MIN_INTERVAL_S": "0",
+        "DDG_COOLDOWN_S": "5",
     }
 
 
