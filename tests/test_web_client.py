@@ -509,3 +509,12 @@ def test_redaction_helpers() -> None:
         "https://api.zerobounce.net/v2/validate?api_key=REDACTED&email=a%40b.sg")
     assert redact_url("http://u:p@h.sg/?token=t&monkey=1") == "http://REDACTED@h.sg/?token=REDACTED&monkey=1"
     assert redact_text("failed GET https://x.sg/?apikey=abc&q=1: boom") == "failed GET https://x.sg/?apikey=REDACTED&q=1: boom"
+
+
+def test_webhook_tokens_in_url_paths_are_redacted() -> None:
+    from acra_enrich.web import redact_text, redact_url
+
+    url = "https://hooks.slack.com/services/T000/B000/abcdefSECRET123"
+    assert "abcdefSECRET123" not in redact_url(url)
+    assert redact_url(url).startswith("https://hooks.slack.com/services/T000/B000/")
+    assert "abcdefSECRET123" not in redact_text(f"POST {url} failed")

@@ -15,6 +15,8 @@ _SECRET_NAME = re.compile(
 # name=value pairs inside free text (exception messages may quote a URL).
 _PAIR = re.compile(r"([A-Za-z0-9_\-.]+)=([^&\s#\"'<>]+)")
 _USERINFO = re.compile(r"(://)[^/@\s]+@")
+# Webhook URLs carry their secret in the path (Slack: /services/T…/B…/<token>).
+_SECRET_PATH = re.compile(r"(/services/[A-Za-z0-9]+/[A-Za-z0-9]+/)[A-Za-z0-9]+")
 
 
 def is_secret_name(name: str) -> bool:
@@ -34,10 +36,12 @@ def redact_url(url: str) -> str:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(k, REDACTED if is_secret_name(k) else v) for k, v in pairs], safe="")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    path = _SECRET_PATH.sub(rf"\1{REDACTED}", parts.path)
+    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
 
 
 def redact_text(text: str) -> str:
     """Free text with `secret_name=value` pairs and URL credentials replaced."""
     text = _USERINFO.sub(rf"\1{REDACTED}@", text)
+    text = _SECRET_PATH.sub(rf"\1{REDACTED}", text)
     return _PAIR.sub(lambda m: f"{m.group(1)}={REDACTED}" if is_secret_name(m.group(1)) else m.group(0), text)
