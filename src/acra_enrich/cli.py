@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
 from acra_enrich.config import env_documentation, get_settings
-from acra_enrich.errors import AcraEnrichError
+from acra_enrich.cli_support import database as _database
+from acra_enrich.cli_support import err, out
+from acra_enrich.cli_support import errors as _errors
 from acra_enrich.resolve.cli import resolve_app
 
 app = typer.Typer(
@@ -36,35 +36,6 @@ app.add_typer(sync_app, name="sync")
 app.add_typer(sample_app, name="sample")
 app.add_typer(enrich_app, name="enrich")
 app.add_typer(resolve_app, name="resolve")
-
-out = Console(soft_wrap=True)  # never re-wrap lines a user may grep or parse
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(exc: AcraEnrichError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(exc.exit_code)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except AcraEnrichError as exc:
-        _fail(exc)
-
-
-@contextmanager
-def _database() -> Iterator[object]:
-    """A connection to a database whose schema is current (upgraded on first use)."""
-    from acra_enrich.db import connect, database_dsn, ensure_schema
-
-    with _errors():
-        settings = get_settings()
-        ensure_schema(database_dsn(settings))
-        with connect(settings) as conn:
-            yield conn
-
 
 @app.callback()
 def _startup() -> None:
@@ -181,7 +152,7 @@ def ingest_acra(
     if missing:
         err.print(f"[bold red]error:[/] no such file: {', '.join(missing)}")
         raise typer.Exit(2)
-    with _database() as conn, _errors():
+    with _database() as conn:
         for path in files:
             with _byte_progress() as progress:
                 task = progress.add_task(path.name, total=path.stat().st_size)
@@ -217,7 +188,7 @@ def ingest_ssic(
     if not file.is_file():
         err.print(f"[bold red]error:[/] no such file: {file}")
         raise typer.Exit(2)
-    with _database() as conn, _errors():
+    with _database() as conn:
         result = load_ssic_file(file)
         with record_load(conn, "ssic", file.name) as load:
             inserted, updated = save_ssic_entries(conn, result.entries, source=file.name)
@@ -243,7 +214,7 @@ def sync_companies_cmd(
     from acra_enrich.registry.loads import record_load
     from acra_enrich.registry.ssic_store import ensure_bundled_ssic
 
-    with _database() as conn, _errors():
+    with _database() as conn:
         ensure_bundled_ssic(conn)
         progress = Progress(
             TextColumn("companies"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
@@ -346,7 +317,7 @@ def enrich_one_cmd(
     from acra_enrich.enrich.run_one import enrich_one
     from acra_enrich.logs import configure_logging
 
-    with _database(), _errors():
+    with _database():
         settings = get_settings()
         configure_logging(settings, stderr=True)
         result = asyncio.run(enrich_one(settings, key))

@@ -32,8 +32,8 @@ class Address:
 
 
 @dataclass
-class PageFacts:
-    """Everything deterministic extraction found on one page."""
+class _Facts:
+    """The values extraction reports, each with the URL it came from."""
 
     url: str
     title: str | None = None
@@ -50,26 +50,17 @@ class PageFacts:
     employees_est: Sourced[int] | None = None
     uens: list[Sourced[str]] = field(default_factory=list)
     text: str = ""
+
+
+@dataclass
+class PageFacts(_Facts):
+    """Everything deterministic extraction found on one page."""
+
     role: PageRole = "other"
 
 
 @dataclass
-class CompanyFacts:
+class CompanyFacts(_Facts):
     """PageFacts merged across one site's pages; `pages` lists the URLs merged, in input order."""
 
-    url: str
-    title: str | None = None
-    site_names: list[Sourced[str]] = field(default_factory=list)
-    emails: list[Sourced[str]] = field(default_factory=list)
-    phones: list[Sourced[str]] = field(default_factory=list)
-    linkedin_url: Sourced[str] | None = None
-    socials: dict[str, Sourced[str]] = field(default_factory=dict)
-    address: Sourced[Address] | None = None
-    about_text: Sourced[str] | None = None
-    tech_stack: list[Sourced[str]] = field(default_factory=list)
-    careers: bool = False
-    jobs_count: Sourced[int] | None = None
-    employees_est: Sourced[int] | None = None
-    uens: list[Sourced[str]] = field(default_factory=list)
-    text: str = ""
     pages: list[str] = field(default_factory=list)

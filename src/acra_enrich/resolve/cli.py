@@ -12,17 +12,16 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
+from acra_enrich.cli_support import database as _database
+from acra_enrich.cli_support import err, out
 from acra_enrich.config import get_settings
 from acra_enrich.resolve.plan import WritePlan
 from acra_enrich.resolve.queue import DEFAULT_LEASE_S
 
-out = Console()
-err = Console(stderr=True)
 
 DEFAULT_COMMAND = "names"
 
@@ -44,19 +43,6 @@ resolve_app = typer.Typer(
 )
 
 _PLAN_HELP = "plan only: report what would be written and write nothing (lookups still run within the budget)"
-
-
-def _database():  # type: ignore[no-untyped-def]
-    # The CLI's own helper: a migrated connection, errors mapped to exit codes.
-    from acra_enrich.cli import _database as database
-
-    return database()
-
-
-def _errors():  # type: ignore[no-untyped-def]
-    from acra_enrich.cli import _errors as errors
-
-    return errors()
 
 
 def _configure_logging(*, stderr: bool) -> None:
@@ -99,7 +85,7 @@ def resolve_names(
 
     plan = WritePlan() if plan_only else None
     results = []
-    with _database() as conn, _errors():
+    with _database() as conn:
         _configure_logging(stderr=True)
         conn.autocommit = True
         with open_service(get_settings(), conn, plan=plan, sync_lookup_budget=budget) as service:
@@ -139,7 +125,7 @@ def resolve_file_cmd(
     plan = WritePlan() if plan_only else None
     progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                         TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal)
-    with _database() as conn, _errors():
+    with _database() as conn:
         _configure_logging(stderr=False)  # one line per lookup would fight the progress bar: see the log file
         conn.autocommit = True
         with open_service(get_settings(), conn, plan=plan, sync_lookup_budget=budget) as service, progress:
@@ -177,7 +163,7 @@ def process_queue_cmd(
 
     settings = get_settings()
     plan = WritePlan() if plan_only else None
-    with _database() as conn, _errors():
+    with _database() as conn:
         _configure_logging(stderr=False)  # the report lists the errors; details in the log file
         conn.autocommit = True
         with open_service(settings, conn, plan=plan, lease_s=lease_seconds) as service:
@@ -217,7 +203,7 @@ def import_mappings_cmd(
     plan = WritePlan() if plan_only else None
     progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                         console=err, transient=True, disable=not err.is_terminal)
-    with _database() as conn, _errors(), progress:
+    with _database() as conn, progress:
         task = progress.add_task(file.name, total=file.stat().st_size)
         report = import_mappings(conn, file, source=source.strip(), plan=plan,
                                  progress=lambda pos: progress.update(task, completed=pos))
@@ -242,7 +228,7 @@ def queue_status_cmd(as_json: bool = typer.Option(False, "--json", help="print t
     """How many lookups are pending, ready, in flight, done and failed, and the commonest errors."""
     from acra_enrich.resolve.queue import LookupQueue
 
-    with _database() as conn, _errors():
+    with _database() as conn:
         conn.autocommit = True
         status = LookupQueue.from_settings(conn, get_settings()).status()
     if as_json:
