@@ -30,11 +30,13 @@ ingest_app = typer.Typer(help="Load registry files into PostgreSQL staging.", no
 sync_app = typer.Typer(help="Move staged registry rows into companies.", no_args_is_help=True)
 sample_app = typer.Typer(help="Generate test data in the registry's real formats.", no_args_is_help=True)
 enrich_app = typer.Typer(help="Run the enrichment pipeline.", no_args_is_help=True)
+run_app = typer.Typer(help="Long-running enrichment sweeps.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(sync_app, name="sync")
 app.add_typer(sample_app, name="sample")
 app.add_typer(enrich_app, name="enrich")
+app.add_typer(run_app, name="run")
 app.add_typer(resolve_app, name="resolve")
 
 @app.callback()
@@ -330,6 +332,73 @@ def enrich_one_cmd(
         if value in (None, [], {}, ""):
             continue
         table.add_row(field_name, value if isinstance(value, str) else json.dumps(value, default=str))
+    out.print(table)
+
+
+# --- run -----------------------------------------------------------------------------
+
+
+@run_app.command("direct")
+def run_direct_cmd(
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="max companies this run [ACRA_DIRECT_BATCH_LIMIT]"),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1,
+                                              help="companies enriched at once [ACRA_DIRECT_CONCURRENCY, 1]"),
+    start_after_id: Optional[int] = typer.Option(None, "--start-after-id", min=0,
+                                                 help="start after this staging id [ACRA_DIRECT_START_AFTER_ID]"),
+    start_from_uen: Optional[str] = typer.Option(None, "--start-from-uen",
+                                                 help="start after this UEN, exclusive [ACRA_DIRECT_START_FROM_UEN]"),
+    daily_cap: Optional[int] = typer.Option(None, "--daily-cap", min=0,
+                                            help="companies per Asia/Singapore day, 0 = unlimited [ACRA_DIRECT_DAILY_CAP]"),
+    recheck_days: Optional[int] = typer.Option(None, "--recheck-days", min=0,
+                                               help="skip companies enriched within N days [ENRICH_RECHECK_DAYS, 30]"),
+    skip_if_any_history: Optional[bool] = typer.Option(
+        None, "--skip-if-any-history/--no-skip-if-any-history",
+        help="skip companies with any enrichment history [ENRICH_SKIP_IF_ANY_HISTORY]"),
+    force: bool = typer.Option(False, "--force", help="ignore the skip policy: enrich every live company"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="select and log the companies, enrich nothing, write nothing"),
+    as_json: bool = typer.Option(False, "--json", help="print the run summary as JSON"),
+) -> None:
+    """Enrich companies straight from ACRA staging, in id order, until the limit or the end.
+
+    Resumable: progress is saved as it goes (service_progress key `acra_direct`), and a restart after any stop continues where the last run left off; without an explicit start anchor the run resumes from that marker. Live companies only (see ACRA_DIRECT_EXCLUDE_STATUSES); companies enriched within ENRICH_RECHECK_DAYS are skipped.
+
+    SIGINT/SIGTERM (Ctrl-C) stop taking companies, let in-flight ones finish (up to ACRA_DIRECT_GRACE_S), save progress and the summary, and exit 0; a second signal abandons in-flight companies at once. Exit 2: bad configuration (or another direct run is active); exit 3: the database cannot be reached.
+
+    On a terminal a progress bar shows rate and ETA; otherwise one JSON line per stage per company goes to stderr. Both ways the lines go to ACRA_ENRICH_HOME/logs/acra-enrich.log. 
+    """
+    import asyncio
+    from contextlib import nullcontext
+
+    from acra_enrich.logs import configure_logging
+    from acra_enrich.runners.console import ProgressBar
+    from acra_enrich.runners.direct import DirectParams, run_direct
+
+    with _database():
+        settings = get_settings()
+        params = DirectParams.from_settings(
+            settings, batch_limit=limit, concurrency=concurrency, start_after_id=start_after_id,
+            start_from_uen=start_from_uen, daily_cap=daily_cap, recheck_days=recheck_days,
+            skip_if_any_history=skip_if_any_history, force=force or None, dry_run=dry_run or None)
+        on_terminal = err.is_terminal
+        log_path = configure_logging(settings, stderr=not on_terminal)
+        bar = ProgressBar(err) if on_terminal else None
+        with bar or nullcontext():
+            summary = asyncio.run(run_direct(settings, params, observer=bar))
+    if as_json:
+        print(json.dumps(summary.as_dict(), default=str, indent=2))
+        return
+    table = Table(box=None, show_header=False, title=f"direct run {summary.run_id or '(dry run)'}: {summary.status}")
+    rows = [("stopped because", summary.stop_reason), ("started after id", f"{summary.start_after:,}"),
+            ("resume marker", f"{summary.marker:,}")]
+    if summary.dry_run:
+        rows.append(("would enrich", f"{summary.selected:,}"))
+    else:
+        rows += [("processed", f"{summary.processed:,}"), ("failed", f"{summary.failed:,}")]
+        rows += [(f"  {k}", f"{v:,}") for k, v in sorted(summary.by_status.items())]
+    rows += [("skipped", f"{summary.skipped:,}"), ("duration", f"{summary.duration_s:,.1f} s"),
+             ("companies/hour", f"{summary.companies_per_hour:,.0f}"), ("log", str(log_path))]
+    for label, value in rows:
+        table.add_row(label, value)
     out.print(table)
 
 

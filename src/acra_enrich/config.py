@@ -51,6 +51,23 @@ class Settings(BaseSettings):
         5, description="failure percentage over the sliding window that triggers a Slack alert"
     )
     acra_direct_pause_on_error_spike: bool = Field(False, description="pause with backoff after an alert")
+    acra_direct_error_window: Annotated[int, Field(ge=2)] = Field(
+        50, description="companies in the sliding window the failure ratio is computed over"
+    )
+    acra_direct_pause_s: NonNegFloat = Field(
+        60, description="first pause after a failure spike, seconds; doubles per consecutive spike (max 1 h)"
+    )
+    acra_direct_grace_s: NonNegFloat = Field(
+        120, description="on SIGINT/SIGTERM, seconds in-flight companies get to finish before they are abandoned"
+    )
+    acra_direct_retries: NonNegInt = Field(
+        3, description="retries of a company after a transient error (database or network), with backoff"
+    )
+    acra_direct_exclude_statuses: str = Field(
+        "Dissolved,Struck Off,Gazetted to be Struck Off,Cancelled,Ceased Registration,Expired,Amalgamated,"
+        "Converted,In Liquidation,Terminated,Deregistered",
+        description="comma-separated entity statuses never enriched (case-insensitive prefixes; no status = live)",
+    )
 
     # --- skip policy -------------------------------------------------------------------
     enrich_skip_if_any_history: bool = Field(False, description="skip a company with any enrichment history")
@@ -167,6 +184,10 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value
+
+    @property
+    def excluded_statuses(self) -> list[str]:
+        return [s.strip() for s in self.acra_direct_exclude_statuses.split(",") if s.strip()]
 
     @property
     def home(self) -> Path:

@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
 
+import psycopg
 import structlog
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from acra_enrich.config import Settings
 from acra_enrich.enrich.crawl import crawl_site
@@ -29,6 +30,9 @@ from acra_enrich.web import WebClient
 _Q = load_queries("acra_enrich.enrich.sql", "persist.sql")
 log = structlog.get_logger("acra_enrich.pipeline")
 FALLBACKS = ("reader:", "jina_reader:")
+# The database going away is not the company's fault: these reach the caller (a runner
+# retries them or stops) instead of being recorded as the company's failure.
+TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout)
 
 
 @dataclass
@@ -148,6 +152,8 @@ async def enrich_company(
     result = EnrichmentResult(company=company, status="failed")
     try:
         await _run_stages(deps, company, result, bound)
+    except TRANSIENT_DB_ERRORS:
+        raise
     except Exception as exc:  # recorded as a failed history row; the caller's run goes on
         result.status = "failed"
         result.error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -224,9 +230,16 @@ async def _run_stages(deps: PipelineDeps, company: Company, result: EnrichmentRe
         if outcome.facts is not None:
             result.facts = facts = outcome.facts
         result.degraded.extend(outcome.degraded)
-        bound.info("llm_extract", **outcome.counts, degraded=outcome.degraded,
+        counts = dict(outcome.counts)
+        bound.info("chunks", chunks=counts.pop("llm_chunks", 0), corpus_chars=len(facts.text))
+        bound.info("llm_extract", **counts, degraded=outcome.degraded,
                    duration_ms=int((time.monotonic() - t) * 1000))
-    if deps.contacts_stage is not None:
+    else:
+        bound.info("chunks", chunks=0, corpus_chars=len(facts.text))
+        bound.info("llm_extract", skipped="no LLM endpoint configured")
+    if deps.contacts_stage is None:
+        bound.info("contacts", skipped="no contacts stage configured")
+    else:
         t = time.monotonic()
         outcome = await deps.contacts_stage(company, decision.domain, facts)
         result.contacts = outcome.contacts
