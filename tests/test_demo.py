@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import subprocess
 import sys
+
+import psycopg
 
 from acra_enrich.demo import SAMPLE_MALFORMED_RATE, SAMPLE_ROWS, SAMPLE_SEED, bundled_sample
 from acra_enrich.registry.sample import write_acra_csv
@@ -22,7 +25,19 @@ def test_demo_runs_end_to_end_and_is_repeatable(env: dict[str, str]) -> None:
                            timeout=300, check=False)
     assert first.returncode == 0, first.stderr
     assert "inserted 1,995" in first.stdout and "rejected 5" in first.stdout
+    # Step 5: the direct runner over the sample against the sandbox web.
+    assert "run 1: done (batch limit of 40 reached); processed 40" in first.stdout, first.stdout
+    first_marker = int(re.search(r"resume marker ([\d,]+)", first.stdout)[1].replace(",", ""))
     second = subprocess.run([sys.executable, "-m", "acra_enrich", "demo"], env=env, capture_output=True, text=True,
                             timeout=300, check=False)
     assert second.returncode == 0, second.stderr
     assert "inserted 0  updated 0  unchanged 1,995" in second.stdout
+    # The second demo resumes the sweep after the first one's marker: no company twice.
+    second_marker = int(re.search(r"resume marker ([\d,]+)", second.stdout)[1].replace(",", ""))
+    assert second_marker > first_marker
+    with psycopg.connect(env["POSTGRES_DSN"]) as conn:
+        runs, rows, companies, enriched = conn.execute(
+            "SELECT count(DISTINCT run_id), count(*), count(DISTINCT company_id), "
+            "count(*) FILTER (WHERE status IN ('ok', 'partial')) FROM company_enrichment_runs").fetchone()
+    assert (runs, rows, companies) == (2, 80, 80)
+    assert enriched >= 40  # about half the sample's live companies have a website in the sandbox

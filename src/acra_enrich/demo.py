@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from acra_enrich.config import get_settings
+from acra_enrich.config import get_settings, load_settings
 from acra_enrich.db import connect, database_dsn, describe_dsn, ensure_schema
 from acra_enrich.registry.acra_ingest import load_acra_file
 from acra_enrich.registry.company_sync import sync_companies
 from acra_enrich.registry.loads import record_load
 from acra_enrich.registry.ssic_store import ensure_bundled_ssic
+from acra_enrich.logs import configure_logging
+from acra_enrich.runners.console import ProgressBar
+from acra_enrich.runners.direct import DirectParams, run_direct
+from acra_enrich.sandbox.testing import running_sandbox
 from acra_enrich.sqlfiles import load_queries
 
 SAMPLE = "acra_sample.csv.gz"
@@ -21,7 +26,11 @@ SAMPLE = "acra_sample.csv.gz"
 # gzipped; the sandbox web builds its world from the same seed, so the demo's companies
 # have websites there.
 SAMPLE_ROWS, SAMPLE_SEED, SAMPLE_MALFORMED_RATE = 2000, 2026, 0.005
+# Companies one demo sweep enriches: enough to show every outcome, quick on two cores. A
+# second `make demo` resumes after them (the direct runner's marker).
+DEMO_BATCH, DEMO_CONCURRENCY = 40, 4
 _Q = load_queries("acra_enrich.registry.sql", "demo.sql")
+_DIRECT_Q = load_queries("acra_enrich.runners.sql", "direct.sql")
 
 
 def bundled_sample() -> Path:
@@ -66,3 +75,35 @@ def run_demo(out: Console) -> None:
         for row in conn.execute(_Q["sample_companies"]).fetchall():
             table.add_row(*(str(v) if v is not None else "" for v in row))
         out.print(table)
+    enrich_sample(out)
+
+
+def enrich_sample(out: Console) -> None:
+    """The direct runner over the sample, against the sandbox web (no internet needed)."""
+    out.print(f"[bold]5. enrich[/]: `run direct --limit {DEMO_BATCH} --concurrency {DEMO_CONCURRENCY}` against the "
+              f"sandbox web (seed {SAMPLE_SEED}: the sample's companies, their websites and vendor emulations)")
+    with running_sandbox(seed=SAMPLE_SEED, companies=SAMPLE_ROWS) as sandbox:
+        settings = load_settings(**{k.lower(): v for k, v in sandbox.env().items()})
+        log_path = configure_logging(settings, stderr=False)
+        params = DirectParams.from_settings(settings, batch_limit=DEMO_BATCH, concurrency=DEMO_CONCURRENCY)
+        bar = ProgressBar(out) if out.is_terminal else None
+        if bar is not None:
+            with bar:
+                summary = asyncio.run(run_direct(settings, params, observer=bar))
+        else:
+            summary = asyncio.run(run_direct(settings, params))
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items()))
+    out.print(f"   run {summary.run_id}: {summary.status} ({summary.stop_reason}); processed {summary.processed}"
+              f" ({outcomes}), failed {summary.failed}, skipped {summary.skipped}, "
+              f"{summary.duration_s:.1f} s, resume marker {summary.marker:,}", highlight=False, markup=False)
+    out.print(f"   stage logs (JSON lines): {log_path}", highlight=False)
+    table = Table(box=None, title="a few enriched companies")
+    # Sized for an 80-column terminal: names and websites give way first.
+    for column, width in (("uen", 10), ("name", 22), ("website", 20), ("status", 7), ("emails", 6), ("pages", 5)):
+        table.add_column(column, no_wrap=True, overflow="ellipsis", min_width=min(width, 10), max_width=width)
+    with connect(settings) as conn:
+        for row in conn.execute(_DIRECT_Q["enriched_sample"], {"run_id": summary.run_id, "limit": 8}).fetchall():
+            table.add_row(*(str(v) if v is not None else "" for v in row))
+    out.print(table)
+    if summary.stop_reason.startswith("batch limit"):
+        out.print("   run `make demo` again: the sweep resumes after the last finished company.")

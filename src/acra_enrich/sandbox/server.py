@@ -170,7 +170,7 @@ class SandboxServer:
                 except ModuleNotFoundError as exc:
                     if exc.name != module_name:
                         raise
-                    log.warning("sandbox vendor %s is not available; %s will answer 502", name, host)
+                    log.info("sandbox vendor %s is not available; %s will answer 502", name, host)
                     continue
                 # the server owns the state its control API steers
                 extra: dict[str, Any] = {"ddg": {"rate_limit": self.ddg_limit},
