@@ -188,8 +188,9 @@ async def run_direct(settings: Settings, params: DirectParams, *, observer: Obse
             raise RunnerBusy("another `acra-enrich run direct` is running on this database; "
                              "stop it first (SIGTERM) or wait for it to finish")
         start_after = _start_after(control, params)
-        for (run_id,) in control.execute(_Q["close_abandoned_runs"]).fetchall():
-            log.warning("abandoned_run_closed", run_id=run_id)
+        if not params.dry_run:
+            for (run_id,) in control.execute(_Q["close_abandoned_runs"]).fetchall():
+                log.warning("abandoned_run_closed", run_id=run_id)
         sweep = _Sweep(settings, params, start_after, observer)
         return await sweep.run(control, stop)
     except psycopg.OperationalError as exc:
@@ -250,32 +251,31 @@ class _Sweep:
             self.log = log.bind(run_id=run_id)
         self.log.info("run_start", **self._params_json())
         if settings.metrics_prometheus_enable:
-            self.metrics.serve(settings.metrics_port)
+            try:
+                self.metrics.serve(settings.metrics_port)
+            except OSError as exc:
+                raise ConfigError(f"METRICS_PORT {settings.metrics_port}: cannot serve /metrics there ({exc})") from None
             self.log.info("metrics_serving", port=settings.metrics_port, path="/metrics")
         uninstall = self.stop.install()
         watcher = asyncio.ensure_future(self._forward(external_stop)) if external_stop else None
         try:
             if self.observer is not None:
                 self.observer.started(self.summary.run_id, await asyncio.to_thread(self._count_total, control))
-            with connect(settings) as select_conn:
+            with make_pool(settings, min_size=1) as pool:
+                self.pool = pool
                 if params.dry_run:
-                    await self._dispatch(select_conn)
+                    await self._dispatch()
                 else:
-                    with make_pool(settings, min_size=1) as pool:
-                        self.pool = pool
-                        async with open_pipeline(settings, pool) as deps, \
-                                make_vendor_web_client(settings) as vendor_web:
-                            self.deps = deps
-                            self.slack = SlackClient(vendor_web, settings)
-                            try:
-                                await self._dispatch(select_conn)
-                            except DatabaseUnavailable as exc:
-                                self.fatal = self.fatal or exc
-                                self.stop.request("database unavailable")
-                                self.stop.hurry.set()
-                            finally:
-                                await self._drain()
-                            await self._save_progress(force=True)
+                    async with open_pipeline(settings, pool) as deps, make_vendor_web_client(settings) as vendor_web:
+                        self.deps = deps
+                        self.slack = SlackClient(vendor_web, settings)
+                        try:
+                            await self._dispatch()
+                        except DatabaseUnavailable as exc:
+                            self._lost_database(exc)
+                        finally:
+                            await self._drain()
+                        await self._save_progress(force=True)
         except (psycopg.OperationalError, DatabaseUnavailable) as exc:
             self.fatal = self.fatal or exc
         finally:
@@ -284,6 +284,12 @@ class _Sweep:
                 watcher.cancel()
             self.metrics.close()
         return self._finish(control)
+
+    def _lost_database(self, exc: BaseException) -> None:
+        """Nothing can be persisted any more: stop at once, in-flight companies included."""
+        self.fatal = self.fatal or exc
+        self.stop.request("database unavailable")
+        self.stop.hurry.set()
 
     async def _forward(self, external: asyncio.Event) -> None:
         await external.wait()
@@ -318,12 +324,13 @@ class _Sweep:
         return {"after_id": after_id, "excluded": p.status_patterns(), "force": p.force,
                 "any_history": p.skip_if_any_history, "recheck_days": p.recheck_days}
 
-    def _read_page(self, conn: psycopg.Connection, after_id: int) -> tuple[list[_Row], int]:
+    def _read_page(self, after_id: int) -> tuple[list[_Row], int]:
         """The next eligible rows and the id they were read up to, in one short transaction.
 
         Rows are read up to the table's top id as of this page, so a row loaded while the
         sweep runs is either in a later page or beyond the marker, never passed over."""
-        with conn.transaction():
+        assert self.pool is not None
+        with self.pool.connection() as conn, conn.transaction():
             top = conn.execute(_Q["top_id"]).fetchone()[0] or 0
             with conn.cursor(name="acra_direct_page") as cur:
                 cur.execute(_Q["eligible_page"], {**self._query_params(after_id), "upto_id": top,
@@ -331,8 +338,9 @@ class _Sweep:
                 rows = [_Row(*r) for r in cur.fetchmany(self.page_size)]
         return rows, top
 
-    def _live_in_range(self, conn: psycopg.Connection, after_id: int, upto_id: int) -> int:
-        with conn.transaction():
+    def _live_in_range(self, after_id: int, upto_id: int) -> int:
+        assert self.pool is not None
+        with self.pool.connection() as conn:
             return int(conn.execute(_Q["live_in_range"], {**self._query_params(after_id), "upto_id": upto_id}
                                     ).fetchone()[0])
 
@@ -345,10 +353,10 @@ class _Sweep:
     def _going(self) -> bool:
         return self.ending is None and not self.stop.requested.is_set()
 
-    async def _dispatch(self, conn: psycopg.Connection) -> None:
+    async def _dispatch(self) -> None:
         after = self.watermark.marker
         while self._going():
-            page, top = await asyncio.to_thread(self._read_page, conn, after)
+            page, top = await self._retrying(lambda: asyncio.to_thread(self._read_page, after), self.log)
             consumed = 0
             for row in page:
                 if not await self._take(row):
@@ -360,7 +368,8 @@ class _Sweep:
                 upto = top if len(page) < self.page_size else page[-1].id
             if upto > after:
                 # Live rows in the covered range that the page did not return were skipped by policy.
-                self._count_skipped(await asyncio.to_thread(self._live_in_range, conn, after, upto) - consumed)
+                live = await self._retrying(lambda: asyncio.to_thread(self._live_in_range, after, upto), self.log)
+                self._count_skipped(live - consumed)
                 self.watermark.pass_over(upto)
                 after = upto
             if len(page) < self.page_size and consumed == len(page):
@@ -459,16 +468,17 @@ class _Sweep:
                 row_log.error("company_failed", error=error)
                 await asyncio.to_thread(self._record_failure, company, error, int((time.monotonic() - t) * 1000))
         except DatabaseUnavailable as exc:
-            self.fatal = self.fatal or exc
-            self.stop.request("database unavailable")
-            self.stop.hurry.set()  # the others cannot persist either
+            self._lost_database(exc)
             return
         finally:
             self.metrics.in_flight.dec()
             self.slots.release()
         self.metrics.latency.observe(time.monotonic() - t)
         self._account(row, company, status, error)
-        await self._save_progress()
+        try:
+            await self._save_progress()
+        except DatabaseUnavailable as exc:
+            self._lost_database(exc)
 
     async def _retrying(self, attempt: Callable[[], Any], row_log: Any) -> Any:
         """Retry transient database errors with jittered backoff; DatabaseUnavailable when
