@@ -38,6 +38,6 @@ def database() -> Iterator[psycopg.Connection]:
 
     with errors():
         settings = get_settings()
-        ensure_schema(database_dsn(settings))
+        ensure_schema(database_dsn(settings), timeout_s=settings.db_connect_timeout_s)
         with connect(settings) as conn:
             yield conn

@@ -44,9 +44,13 @@ def describe_dsn(dsn: str) -> str:
 
 def connect(settings: Settings | None = None, *, autocommit: bool = False) -> psycopg.Connection:
     settings = settings or get_settings()
-    dsn = database_dsn(settings)
+    return connect_dsn(database_dsn(settings), autocommit=autocommit, timeout_s=settings.db_connect_timeout_s)
+
+
+def connect_dsn(dsn: str, *, autocommit: bool = False, timeout_s: float = 10) -> psycopg.Connection:
+    """A connection, or DatabaseUnavailable (exit 3) naming the server without its password."""
     try:
-        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=int(settings.db_connect_timeout_s))
+        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=max(1, int(timeout_s)))
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnavailable(f"cannot reach the database ({describe_dsn(dsn)}): {reason}") from None

@@ -10,6 +10,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from acra_enrich.db.connection import connect_dsn
+
 
 def _alembic_config(dsn: str) -> Config:
     cfg = Config()
@@ -52,12 +54,14 @@ def upgrade(dsn: str) -> None:
     command.upgrade(_alembic_config(dsn), "head")
 
 
-def ensure_schema(dsn: str) -> SchemaState:
-    """Upgrade only when needed, so that every command can call it cheaply at start."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
+def ensure_schema(dsn: str, *, timeout_s: float = 10) -> SchemaState:
+    """Upgrade only when needed, so that every command can call it cheaply at start.
+
+    DatabaseUnavailable (exit 3) when the server cannot be reached within `timeout_s`."""
+    with connect_dsn(dsn, autocommit=True, timeout_s=timeout_s) as conn:
         state = schema_state(conn)
     if not state.up_to_date:
         upgrade(dsn)
-        with psycopg.connect(dsn, autocommit=True) as conn:
+        with connect_dsn(dsn, autocommit=True, timeout_s=timeout_s) as conn:
             state = schema_state(conn)
     return state
