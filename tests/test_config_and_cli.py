@@ -37,6 +37,21 @@ def test_a_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variabl
     assert variable in str(caught.value)
 
 
+def test_an_empty_secret_means_unset_so_the_vendor_is_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    from acra_enrich.vendors import ApifyClient, LushaClient
+    from acra_enrich.web import make_web_client
+
+    for name in ("APIFY_TOKEN", "LUSHA_API_KEY", "SLACK_WEBHOOK_URL"):
+        monkeypatch.setenv(name, "  ")
+    monkeypatch.setenv("ENABLE_APIFY_LINKEDIN", "true")
+    monkeypatch.setenv("ENABLE_LUSHA_FALLBACK", "true")
+    settings = load_settings()
+    assert (settings.apify_token, settings.lusha_api_key, settings.slack_webhook_url) == (None, None, None)
+    web = make_web_client(settings)
+    assert not ApifyClient(web, settings, None).enabled  # type: ignore[arg-type]
+    assert not LushaClient(web, settings, None).enabled  # type: ignore[arg-type]
+
+
 def test_dotenv_is_honoured_and_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("ENRICH_RECHECK_DAYS=12\nCRAWL_MAX_PAGES=3\n")

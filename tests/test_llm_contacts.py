@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -20,48 +20,21 @@ from acra_enrich.enrich.extract import extract_page, merge_facts, nav_links
 from acra_enrich.enrich.facts import CompanyFacts, Sourced
 from acra_enrich.enrich.llm_extract import chunk_corpus, corpus_sections, llm_extract
 from acra_enrich.enrich.phones import to_e164
-from acra_enrich.sandbox.testing import SandboxHandle, running_sandbox
+from acra_enrich.sandbox.testing import SandboxHandle
 from acra_enrich.sandbox.vendors.zerobounce import verdict
 from acra_enrich.sandbox.world import SandboxCompany
-from acra_enrich.vendors import Vendors, build_vendors, make_vendor_web_client
+from acra_enrich.vendors import Vendors
 from acra_enrich.web import make_web_client
+from vendor_helpers import company_where, sandbox, sb, vendor_bundle  # noqa: F401 (sandbox, sb: fixtures)
 
 OPENAI = "api.openai.com"
 ZEROBOUNCE_HOSTS = ("api.zerobounce.net", "bulkapi.zerobounce.net")
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxHandle]:
-    with running_sandbox(seed=11, companies=80) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sb(sandbox: SandboxHandle, env: dict[str, str], db: psycopg.Connection,
-       monkeypatch: pytest.MonkeyPatch) -> SandboxHandle:
-    sandbox.reset()
-    for name, value in sandbox.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("VENDOR_MIN_INTERVAL_SCALE", "0")
-    monkeypatch.setenv("CRAWL_RETRY_BACKOFF_S", "0.01")
-    monkeypatch.setenv("CRAWL_RETRY_AFTER_MAX_S", "0.5")
-    return sandbox
-
-
 @pytest.fixture
 async def vendors(sb: SandboxHandle) -> AsyncIterator[Vendors]:
-    settings = load_settings()
-    async with make_vendor_web_client(settings) as web:
-        bundle = build_vendors(settings, web)
+    async with vendor_bundle(load_settings()) as bundle:
         yield bundle
-        bundle.close()
-
-
-def company_where(sb: SandboxHandle, *tests: Callable[[SandboxCompany], bool]) -> SandboxCompany:
-    for company in sb.world.companies:
-        if company.truth.domain and all(test(company) for test in tests):
-            return company
-    raise AssertionError("the sandbox world has no company of that kind: pick another seed")
 
 
 def quiet_site(company: SandboxCompany) -> bool:
@@ -201,10 +174,8 @@ async def test_llm_token_budget_is_enforced_before_sending(sb: SandboxHandle, mo
     settings = load_settings()
     company = company_where(sb, quiet_site)
     facts = await crawl(settings, company)
-    async with make_vendor_web_client(settings) as web:
-        bundle = build_vendors(settings, web)
+    async with vendor_bundle(settings) as bundle:
         result = await llm_extract(facts, bundle.llm, settings, company_name=company.name)
-        bundle.close()
     assert result.degraded == ["llm:budget_exhausted"]
     assert sb.requests(host=OPENAI) == []
 
@@ -213,10 +184,8 @@ async def test_llm_stage_is_skipped_when_not_configured(sb: SandboxHandle, monke
     monkeypatch.delenv("OPENAI_API_KEY")
     settings = load_settings()
     facts = CompanyFacts(url="http://acme.sg/", text="## http://acme.sg/\nWrite to info@acme.sg", pages=["http://acme.sg/"])
-    async with make_vendor_web_client(settings) as web:
-        bundle = build_vendors(settings, web)
+    async with vendor_bundle(settings) as bundle:
         result = await llm_extract(facts, bundle.llm, settings)
-        bundle.close()
     assert (result.status, result.facts, result.degraded) == ("skipped", None, [])
     assert sb.requests() == []
 
@@ -275,10 +244,8 @@ async def test_lusha_fallback_looks_up_personal_addresses_when_apify_finds_nobod
     company = company_where(sb, lambda c: bool(c.truth.people) and c.truth.people[0].known_to_lusha
                             and c.truth.people[0].email in c.truth.emails)
     boss = company.truth.people[0]
-    async with make_vendor_web_client(settings) as web:
-        bundle = build_vendors(settings, web)
+    async with vendor_bundle(settings) as bundle:
         result = await run_contacts(bundle, company)
-        bundle.close()
 
     assert [(c.full_name, c.email, c.source) for c in result.contacts] == [(boss.full_name, boss.email, "lusha")]
     assert to_e164(result.contacts[0].phone or "") == boss.phone
@@ -331,10 +298,8 @@ async def test_zerobounce_bad_key_leaves_addresses_unverified_and_uncached(
     monkeypatch.setenv("ZEROBOUNCE_API_KEY", "zb-invalid-key")
     settings = load_settings()
     company = company_where(sb, lambda c: bool(c.truth.emails))
-    async with make_vendor_web_client(settings) as web:
-        bundle = build_vendors(settings, web)
+    async with vendor_bundle(settings) as bundle:
         run = await verify_emails(company.truth.emails, bundle.zerobounce, VerificationCache(bundle.budget.connection))
-        bundle.close()
     assert run.degraded == ["zerobounce:unauthorized"]
     assert run.verifications == {}
     assert cache_rows(db) == {}

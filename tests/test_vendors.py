@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -18,9 +18,7 @@ import structlog
 
 from acra_enrich import budget
 from acra_enrich.config import Settings, load_settings
-from acra_enrich.sandbox.testing import SandboxHandle, running_sandbox
-from acra_enrich.sandbox.vendors.ddg import DEFAULT_LIMIT as DDG_DEFAULT_LIMIT
-from acra_enrich.sandbox.vendors.ddg import DEFAULT_WINDOW_S as DDG_DEFAULT_WINDOW_S
+from acra_enrich.sandbox.testing import SandboxHandle
 from acra_enrich.sandbox.vendors.ddg import anomaly
 from acra_enrich.sandbox.world import SandboxCompany
 from acra_enrich.vendors import (
@@ -36,12 +34,12 @@ from acra_enrich.vendors import (
     VendorOutcome,
     Vendors,
     ZeroBounceClient,
-    build_vendors,
     make_vendor_web_client,
     vendor_host_policies,
 )
 from acra_enrich.vendors.search import parse_results
 from acra_enrich.web import WebClient
+from vendor_helpers import company_where, sandbox, sb, vendor_bundle  # noqa: F401 (sandbox, sb: fixtures)
 
 DDG_HOST = "html.duckduckgo.com"
 HOSTS = {
@@ -56,28 +54,6 @@ SCHEMA = {
     "required": ["emails", "about_text"],
     "additionalProperties": False,
 }
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxHandle]:
-    with running_sandbox(seed=11, companies=80) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sb(sandbox: SandboxHandle, env: dict[str, str], db: psycopg.Connection,
-       monkeypatch: pytest.MonkeyPatch) -> SandboxHandle:
-    """The sandbox, reset, with the product pointed at it (and a clean database)."""
-    sandbox.reset()
-    sandbox.set_ddg_rate_limit(DDG_DEFAULT_LIMIT, DDG_DEFAULT_WINDOW_S)
-    for name, value in sandbox.env().items():
-        monkeypatch.setenv(name, value)
-    # Tests need no politeness towards the sandbox except where they set it themselves.
-    monkeypatch.setenv("VENDOR_MIN_INTERVAL_SCALE", "0")
-    monkeypatch.setenv("DDG_MIN_INTERVAL_S", "0")
-    monkeypatch.setenv("CRAWL_RETRY_BACKOFF_S", "0.01")
-    monkeypatch.setenv("CRAWL_RETRY_AFTER_MAX_S", "0.5")  # the sandbox's Retry-After: 1 is then not waited for
-    return sandbox
 
 
 def make_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
@@ -97,10 +73,7 @@ def vendor_requests(sb: SandboxHandle, vendor: str) -> list[Any]:
 
 
 def site_company(sb: SandboxHandle, *extra: Callable[[SandboxCompany], bool]) -> SandboxCompany:
-    for company in sb.world.companies:
-        if company.truth.domain and company.truth.site_host and all(test(company) for test in extra):
-            return company
-    raise AssertionError("the sandbox world has no company of that kind: pick another seed")
+    return company_where(sb, lambda c: bool(c.truth.site_host), *extra)
 
 
 # --- DuckDuckGo ---------------------------------------------------------------------------------
@@ -209,6 +182,7 @@ def _calls(company: SandboxCompany) -> dict[str, Call]:
         "lusha": lambda w, s, g: LushaClient(w, s, g).person(email=email),
         "zerobounce": lambda w, s, g: ZeroBounceClient(w, s, g).validate(email),
         "zerobounce_bulk": lambda w, s, g: ZeroBounceClient(w, s, g).validate_batch([email, f"sales@{company.truth.domain}"]),
+        "slack": lambda w, s, g: SlackClient(w, s).post(f"{company.name} failed"),
     }
 
 
@@ -299,13 +273,11 @@ async def test_missing_key_or_flag_disables_with_one_log_line_and_no_request(
     settings = load_settings()
     vendor = case.removesuffix("_flag")
     company = site_company(sb)
-    async with make_vendor_web_client(settings) as web:
-        with structlog.testing.capture_logs() as logs:
-            vendors = build_vendors(settings, web)
+    with structlog.testing.capture_logs() as logs:
+        async with vendor_bundle(settings) as vendors:
             client = getattr(vendors, "llm" if vendor == "openai" else vendor)
             assert client.enabled is False
             outcomes = [await _bundle_call(vendors, vendor, company) for _ in range(2)]
-        vendors.close()
     assert [o.status for o in outcomes] == ["disabled", "disabled"]
     disabled_lines = [e for e in logs if e["event"] == "vendor_disabled"]
     assert [e["vendor"] for e in disabled_lines] == [vendor]  # one line, and only for this vendor
@@ -396,29 +368,40 @@ SECRETS = {
     "LUSHA_API_KEY": "lusha-invalid-Q7Z3SECRET",
     "ZEROBOUNCE_API_KEY": "zb-invalid-Q7Z3SECRET",
     "JINA_API_KEY": "jina_invalid_Q7Z3SECRET",
+    "SLACK_WEBHOOK_URL": "slackinvalidQ7Z3SECRET",  # the webhook's last path segment (letters and digits)
 }
+SLACK_WEBHOOK_PATH = "/services/T000/B000/"
+
+
+def secret_env(name: str, secret: str) -> str:
+    """The setting's value: a Slack webhook is a URL whose path ends with the secret."""
+    return f"http://hooks.slack.com{SLACK_WEBHOOK_PATH}{secret}" if name == "SLACK_WEBHOOK_URL" else secret
 
 
 async def test_secrets_never_reach_outcomes_or_logs(sb: SandboxHandle, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keys the emulations reject (they echo key prefixes back, as OpenAI does), and keys that
-    work but meet failures: no outcome detail and no log event may carry a key."""
+    work but meet failures: no outcome detail and no log event may carry a key. A delivered
+    Slack alert is logged too (its request URL is the webhook), so it is checked as well."""
     outcomes: list[VendorOutcome] = []
     company = site_company(sb)
     with structlog.testing.capture_logs() as logs:
         for rejected in (True, False):
             for name, value in SECRETS.items():
-                monkeypatch.setenv(name, value if rejected else value.replace("invalid", "good"))
+                monkeypatch.setenv(name, secret_env(name, value if rejected else value.replace("invalid", "good")))
             settings = load_settings()
-            if not rejected:
-                for vendor in ("jina", "tavily", "openai", "apify", "lusha", "zerobounce"):
-                    sb.faults.inject(vendor, "500", 5)
             async with make_vendor_web_client(settings) as web:
+                if not rejected:
+                    assert (await SlackClient(web, settings).post("run 42 finished")).ok
+                    for vendor in ("jina", "tavily", "openai", "apify", "lusha", "zerobounce", "slack"):
+                        sb.faults.inject(vendor, "500", 5)
                 gate = BudgetGate(settings)
                 for vendor, call in _calls(company).items():
                     if vendor != "ddg":
                         outcomes.append(await call(web, settings, gate))
                 gate.close()
     assert all(o.status in ("unauthorized", "error") for o in outcomes), [o.status for o in outcomes]
+    slack_token = SECRETS["SLACK_WEBHOOK_URL"].replace("invalid", "good")
+    assert [m["webhook"] for m in sb.slack_messages()] == [SLACK_WEBHOOK_PATH + slack_token]
     text = json.dumps([repr(o) for o in outcomes]) + json.dumps(logs, default=repr)
     for value in SECRETS.values():
         for secret in (value, value.replace("invalid", "good")):

@@ -167,6 +167,15 @@ class Settings(BaseSettings):
     # --- logging -------------------------------------------------------------------
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
 
+    @field_validator(
+        "postgres_dsn", "tavily_api_key", "openai_api_key", "jina_api_key", "apify_token", "lusha_api_key",
+        "zerobounce_api_key", "slack_webhook_url", "eqc_token", mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `APIFY_TOKEN=` in a .env file means "no token": the vendor is disabled, not failing.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

@@ -19,11 +19,12 @@ from typing import Any
 from urllib.parse import quote
 
 from acra_enrich.config import Settings
-from acra_enrich.vendors.base import DISABLED, ERROR, OK, VendorClient, VendorOutcome, json_body, secret_values
+from acra_enrich.vendors.base import DISABLED, ERROR, OK, VendorClient, VendorOutcome, secret_values
 from acra_enrich.vendors.budget_gate import BudgetGate
 from acra_enrich.web import WebClient
 
 VENDOR = "apify"
+_REFUSED_BEFORE_RUN = frozenset({400, 401, 402, 403, 404, 429})  # no run started: nothing billed
 
 
 @dataclass(frozen=True)
@@ -85,23 +86,15 @@ class ApifyClient(VendorClient):
         if not self.enabled:
             return PeopleResult(DISABLED, self._disabled_detail())
         assert self._token is not None
-        refused = await self._take()
-        if refused is not None:
-            return PeopleResult(*refused)
         url = f"{self.base_url}/v2/acts/{quote(self.actor, safe='~')}/run-sync-get-dataset-items"
-        result = await self.web.request(
+        answer = await self._json_call(
             "POST", url, params={"token": self._token.get_secret_value(), "maxItems": self.max_items},
             json={"companies": [company], "maxItems": self.max_items}, attempts=1,
+            message_at=("error", "message"), refund_statuses=_REFUSED_BEFORE_RUN,
         )
-        body = json_body(result)
-        if not result.ok:
-            error = body.get("error") if isinstance(body, dict) else None
-            message = error.get("message") if isinstance(error, dict) else None
-            status, detail = self._failure(result, message if isinstance(message, str) else None)
-            if result.status in (400, 401, 402, 403, 404, 429):
-                await self._refund(1)  # refused before any run started
-            return PeopleResult(status, detail, http_status=result.status)
-        if not isinstance(body, list):
-            return PeopleResult(ERROR, "dataset items are not a JSON array", http_status=result.status)
-        people = tuple(p for p in (_person(item) for item in body[: self.max_items]) if p is not None)
-        return PeopleResult(OK, f"{len(people)} person(s)", http_status=result.status, people=people)
+        if not answer.ok:
+            return PeopleResult(answer.status, answer.detail, answer.http_status)
+        if not isinstance(answer.body, list):
+            return PeopleResult(ERROR, "dataset items are not a JSON array", http_status=answer.http_status)
+        people = tuple(p for p in (_person(item) for item in answer.body[: self.max_items]) if p is not None)
+        return PeopleResult(OK, f"{len(people)} person(s)", http_status=answer.http_status, people=people)

@@ -8,7 +8,7 @@ or webhook path ever appears in it).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -74,6 +74,20 @@ def json_body(result: FetchResult) -> Any:
         return None
 
 
+def text_at(body: Any, *keys: str) -> str | None:
+    """The string at `body[k1][k2]…`, or None when any step is missing or not what it should be."""
+    for key in keys:
+        body = body.get(key) if isinstance(body, dict) else None
+    return body if isinstance(body, str) else None
+
+
+@dataclass(frozen=True)
+class JsonAnswer(VendorOutcome):
+    """What `VendorClient._json_call` got: the decoded `body` when `ok`, else how the call failed."""
+
+    body: Any = None
+
+
 class VendorClient:
     """Base class: `enabled`, one log line when disabled, budget checks, common HTTP mapping."""
 
@@ -130,3 +144,26 @@ class VendorClient:
         if status in (408, 504):
             return TIMEOUT_STATUS, self._detail(f"HTTP {status}{said}")
         return ERROR, self._detail(f"HTTP {status}{said}")
+
+    async def _json_call(self, method: str, url: str, *, message_at: tuple[str, ...], units: int = 1,
+                         need_object: bool = False, refund_statuses: Collection[int] | None = None,
+                         **request: Any) -> JsonAnswer:
+        """Take `units` from the budget, send one request, decode its JSON answer.
+
+        On failure the answer says why (the vendor's words are read at `message_at` in its JSON
+        error body), and the units are given back: for every failure, or when `refund_statuses`
+        is given only for those HTTP statuses (vendors that bill a call that failed late).
+        `need_object` makes an answer that is not a JSON object a failure too.
+        """
+        refused = await self._take(units)
+        if refused is not None:
+            return JsonAnswer(*refused)
+        result = await self.web.request(method, url, **request)
+        body = json_body(result)
+        if result.ok and (isinstance(body, dict) or not need_object):
+            return JsonAnswer(OK, http_status=result.status, body=body)
+        if refund_statuses is None or result.status in refund_statuses:
+            await self._refund(units)
+        if result.ok:
+            return JsonAnswer(ERROR, "answer is not a JSON object", result.status)
+        return JsonAnswer(*self._failure(result, text_at(body, *message_at)), result.status)

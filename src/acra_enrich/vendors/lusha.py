@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from acra_enrich.config import Settings
-from acra_enrich.vendors.base import DISABLED, ERROR, OK, VendorClient, VendorOutcome, json_body, secret_values
+from acra_enrich.vendors.base import DISABLED, ERROR, OK, VendorClient, VendorOutcome, secret_values
 from acra_enrich.vendors.budget_gate import BudgetGate
 from acra_enrich.web import WebClient
 
@@ -78,24 +78,17 @@ class LushaClient(VendorClient):
         }.items() if v}
         if not (email or linkedin_url or (first_name and last_name and (company_domain or company_name))):
             return PersonResult(ERROR, "need an email, a LinkedIn URL, or a name with a company")
-        refused = await self._take()
-        if refused is not None:
-            return PersonResult(*refused)
-        result = await self.web.request("GET", f"{self.base_url}/v2/person", params=params,
-                                        headers={"api_key": self._key.get_secret_value()})
-        body = json_body(result)
-        if not result.ok:
-            await self._refund(1)
-            message = body.get("message") if isinstance(body, dict) else None
-            status, detail = self._failure(result, message if isinstance(message, str) else None)
-            return PersonResult(status, detail, http_status=result.status)
-        contact = body.get("contact") if isinstance(body, dict) else None
+        answer = await self._json_call("GET", f"{self.base_url}/v2/person", params=params,
+                                       headers={"api_key": self._key.get_secret_value()}, message_at=("message",))
+        if not answer.ok:
+            return PersonResult(answer.status, answer.detail, answer.http_status)
+        contact = answer.body.get("contact") if isinstance(answer.body, dict) else None
         if not isinstance(contact, dict):
             await self._refund(1)
-            return PersonResult(ERROR, "answer without a contact object", http_status=result.status)
+            return PersonResult(ERROR, "answer without a contact object", http_status=answer.http_status)
         if contact.get("isCreditCharged") is False:
             await self._refund(1)
         data = contact.get("data")
         if not isinstance(data, dict):
-            return PersonResult(OK, "not found", http_status=result.status)
-        return PersonResult(OK, "found", http_status=result.status, person=_parse_person(data))
+            return PersonResult(OK, "not found", http_status=answer.http_status)
+        return PersonResult(OK, "found", http_status=answer.http_status, person=_parse_person(data))

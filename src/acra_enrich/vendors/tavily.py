@@ -16,9 +16,9 @@ from acra_enrich.vendors.base import (
     ERROR,
     OK,
     UNAUTHORIZED,
+    JsonAnswer,
     VendorClient,
     VendorOutcome,
-    json_body,
     secret_values,
 )
 from acra_enrich.vendors.budget_gate import BudgetGate
@@ -48,14 +48,6 @@ class TavilySearchResult(VendorOutcome):
     answer: str | None = None
 
 
-@dataclass(frozen=True)
-class _Call:
-    body: dict[str, Any] | None
-    status: str = OK
-    detail: str = ""
-    http_status: int | None = None
-
-
 class TavilyClient(VendorClient):
     vendor = VENDOR
 
@@ -66,25 +58,16 @@ class TavilyClient(VendorClient):
         self.base_url = settings.tavily_base_url.rstrip("/")
         self._key = key
 
-    async def _post(self, path: str, payload: dict[str, Any]) -> _Call:
+    async def _post(self, path: str, payload: dict[str, Any]) -> JsonAnswer:
         """One API call; on failure the unit is given back (Tavily charges only answers)."""
-        refused = await self._take()
-        if refused is not None:
-            return _Call(None, *refused)
         assert self._key is not None
-        result = await self.web.request("POST", f"{self.base_url}{path}", json=payload,
-                                        headers={"Authorization": f"Bearer {self._key.get_secret_value()}"})
-        body = json_body(result)
-        if result.ok and isinstance(body, dict):
-            return _Call(body, http_status=result.status)
-        await self._refund(1)
-        if result.ok:
-            return _Call(None, ERROR, "answer is not a JSON object", result.status)
-        if result.status in (432, 433):
-            return _Call(None, UNAUTHORIZED, f"HTTP {result.status}: Tavily plan or usage limit reached", result.status)
-        detail = body.get("detail") if isinstance(body, dict) else None
-        message = detail.get("error") if isinstance(detail, dict) else None
-        return _Call(None, *self._failure(result, message if isinstance(message, str) else None), result.status)
+        answer = await self._json_call("POST", f"{self.base_url}{path}", json=payload, need_object=True,
+                                       headers={"Authorization": f"Bearer {self._key.get_secret_value()}"},
+                                       message_at=("detail", "error"))
+        if answer.http_status in (432, 433):
+            return JsonAnswer(UNAUTHORIZED, f"HTTP {answer.http_status}: Tavily plan or usage limit reached",
+                              answer.http_status)
+        return answer
 
     async def extract(self, urls: Sequence[str], *, text_format: Literal["markdown", "text"] = "markdown",
                       depth: Literal["basic", "advanced"] = "basic") -> ExtractResult:
@@ -95,7 +78,7 @@ class TavilyClient(VendorClient):
             return ExtractResult(ERROR, f"extract takes 1 to {MAX_EXTRACT_URLS} URLs, got {len(urls)}")
         call = await self._post("/extract", {"urls": urls, "extract_depth": depth, "format": text_format})
         body = call.body
-        if body is None:
+        if not call.ok:
             return ExtractResult(call.status, call.detail, call.http_status)
         pages = tuple(ExtractedPage(str(r["url"]), str(r.get("raw_content") or ""))
                       for r in body.get("results") or [] if isinstance(r, dict) and r.get("url"))
@@ -121,7 +104,7 @@ class TavilyClient(VendorClient):
             payload["exclude_domains"] = list(exclude_domains)
         call = await self._post("/search", payload)
         body = call.body
-        if body is None:
+        if not call.ok:
             return TavilySearchResult(call.status, call.detail, call.http_status, query=query)
         hits = tuple(SearchHit(url=str(r["url"]), title=str(r.get("title") or ""), snippet=str(r.get("content") or ""))
                      for r in body.get("results") or [] if isinstance(r, dict) and r.get("url"))

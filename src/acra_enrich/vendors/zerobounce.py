@@ -22,8 +22,8 @@ from acra_enrich.vendors.base import (
     UNAUTHORIZED,
     VendorClient,
     VendorOutcome,
-    json_body,
     secret_values,
+    text_at,
 )
 from acra_enrich.vendors.budget_gate import BudgetGate
 from acra_enrich.web import WebClient
@@ -79,25 +79,18 @@ class ZeroBounceClient(VendorClient):
         if not self.enabled:
             return VerifyResult(DISABLED, self._disabled_detail())
         assert self._key is not None
-        refused = await self._take()
-        if refused is not None:
-            return VerifyResult(*refused)
-        result = await self.web.request("GET", f"{self.base_url}/v2/validate", params={
-            "api_key": self._key.get_secret_value(), "email": email, "ip_address": ""})
-        body = json_body(result)
-        if not result.ok:
-            await self._refund(1)
-            message = body.get("error") if isinstance(body, dict) else None
-            status, detail = self._failure(result, message if isinstance(message, str) else None)
-            return VerifyResult(status, detail, http_status=result.status)
-        verdict = _verdict(body)
+        answer = await self._json_call("GET", f"{self.base_url}/v2/validate", params={
+            "api_key": self._key.get_secret_value(), "email": email, "ip_address": ""}, message_at=("error",))
+        if not answer.ok:
+            return VerifyResult(answer.status, answer.detail, answer.http_status)
+        verdict = _verdict(answer.body)
         if verdict is None:
             await self._refund(1)
-            message = body.get("error") if isinstance(body, dict) else None
-            if isinstance(message, str):
-                return VerifyResult(*self._error_in_body(message), http_status=result.status)
-            return VerifyResult(ERROR, "answer without an address status", http_status=result.status)
-        return VerifyResult(OK, "", http_status=result.status, verdicts=(verdict,))
+            message = text_at(answer.body, "error")
+            if message is not None:
+                return VerifyResult(*self._error_in_body(message), http_status=answer.http_status)
+            return VerifyResult(ERROR, "answer without an address status", http_status=answer.http_status)
+        return VerifyResult(OK, "", http_status=answer.http_status, verdicts=(verdict,))
 
     async def validate_batch(self, emails: Sequence[str]) -> VerifyResult:
         """Up to MAX_BATCH addresses in one /v2/validatebatch call."""
@@ -107,27 +100,19 @@ class ZeroBounceClient(VendorClient):
         emails = list(dict.fromkeys(emails))
         if not emails or len(emails) > MAX_BATCH:
             return VerifyResult(ERROR, f"a batch holds 1 to {MAX_BATCH} addresses, got {len(emails)}")
-        refused = await self._take(len(emails))
-        if refused is not None:
-            return VerifyResult(*refused)
-        result = await self.web.request("POST", f"{self.bulk_base_url}/v2/validatebatch", json={
+        answer = await self._json_call("POST", f"{self.bulk_base_url}/v2/validatebatch", units=len(emails), json={
             "api_key": self._key.get_secret_value(),
             "email_batch": [{"email_address": e, "ip_address": None} for e in emails],
-        })
-        body = json_body(result)
-        if not result.ok or not isinstance(body, dict):
-            await self._refund(len(emails))
-            message = body.get("error") if isinstance(body, dict) else None
-            if result.ok:
-                return VerifyResult(ERROR, "answer is not a JSON object", http_status=result.status)
-            status, detail = self._failure(result, message if isinstance(message, str) else None)
-            return VerifyResult(status, detail, http_status=result.status)
+        }, need_object=True, message_at=("error",))
+        if not answer.ok:
+            return VerifyResult(answer.status, answer.detail, answer.http_status)
+        body = answer.body
         verdicts = tuple(v for v in (_verdict(i) for i in body.get("email_batch") or []) if v is not None)
         errors = tuple((str(e.get("email_address") or ""), str(e.get("error") or ""))
                        for e in body.get("errors") or [] if isinstance(e, dict))
         await self._refund(len(emails) - len(verdicts))
         whole = next((reason for address, reason in errors if address == "all"), None)
         if not verdicts and (whole is not None or isinstance(body.get("error"), str)):
-            return VerifyResult(*self._error_in_body(whole or str(body["error"])), http_status=result.status)
-        return VerifyResult(OK, f"{len(verdicts)} verdict(s), {len(errors)} error(s)", http_status=result.status,
-                            verdicts=verdicts, errors=errors)
+            return VerifyResult(*self._error_in_body(whole or str(body["error"])), http_status=answer.http_status)
+        return VerifyResult(OK, f"{len(verdicts)} verdict(s), {len(errors)} error(s)",
+                            http_status=answer.http_status, verdicts=verdicts, errors=errors)
