@@ -3,9 +3,11 @@
 From the homepage, the site's own navigation is followed to its about, contact and careers
 pages (ranked by link text and path, same site only; pages found there are followed too,
 so a contact page two clicks deep is reached); common paths are tried only for what the
-navigation did not offer. At most CRAWL_MAX_PAGES pages, robots.txt and pacing enforced by
-the web client. A page that is blocked, empty or needs a browser is read through the
-reader fallback (Jina, else Tavily) and the fallback is named in `degraded`.
+navigation did not offer. At most CRAWL_MAX_PAGES page requests, the homepage included,
+however many of them fail; robots.txt and pacing enforced by the web client. A page that
+is blocked, empty or needs a browser is read through the reader fallback (Jina, else
+Tavily) and the fallback is named in `degraded`; a page that gives nothing is recorded
+with the web client's reason code.
 """
 
 from __future__ import annotations
@@ -28,13 +30,24 @@ COMMON_PATHS: dict[str, tuple[str, ...]] = {
     "contact": ("/contact", "/contact-us"),
     "careers": ("/careers",),
 }
+EMPTY_PAGE = "empty_page"  # answered 2xx with nothing to read (and no reader could render it)
+# The history row names the failed pages of a default-sized crawl; with a larger
+# CRAWL_MAX_PAGES a site whose every link fails must not bloat the row.
+MAX_RECORDED_FAILURES = 8
+
+
+@dataclass(frozen=True)
+class PageFailure:
+    url: str
+    reason: str  # a web.result reason code (http_status comes with its status), or EMPTY_PAGE
+    status: int | None = None
 
 
 @dataclass
 class CrawlResult:
     pages: list[PageFacts]
     fetched: int = 0  # page requests made (the homepage, fetched during discovery, excluded)
-    failures: dict[str, str] = field(default_factory=dict)  # url -> reason
+    failures: list[PageFailure] = field(default_factory=list)  # the first MAX_RECORDED_FAILURES
     degraded: list[str] = field(default_factory=list)
     skipped_by_robots: int = 0
 
@@ -58,7 +71,7 @@ async def crawl_site(
     frontier: list[LinkCandidate] = list(nav_links(homepage.final_url, homepage.text))
     seeds = {kind: [urljoin(homepage.final_url, path) for path in paths] for kind, paths in COMMON_PATHS.items()}
 
-    while len(result.pages) < max_pages:
+    while result.fetched < max_pages - 1:  # failed requests count too: a broken site costs no more
         nxt = _next_target(frontier, seeds, found, seen)
         if nxt is None:
             break
@@ -80,7 +93,8 @@ async def crawl_site(
                 facts = await asyncio.to_thread(extract_page, page.final_url or url, text_as_html(facts.title if facts else None, text),
                                                 role=kind, text_limit=text_limit)
         if facts is None:
-            result.failures[url] = page.error or f"HTTP {page.status}"
+            if len(result.failures) < MAX_RECORDED_FAILURES:
+                result.failures.append(PageFailure(url, page.error or EMPTY_PAGE, page.status))
             continue
         result.pages.append(facts)
         found.add(kind)

@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from acra_enrich.config import Settings
-from acra_enrich.enrich.crawl import crawl_site
+from acra_enrich.enrich.crawl import PageFailure, crawl_site
 from acra_enrich.enrich.extract import merge_facts
 from acra_enrich.enrich.facts import CompanyFacts
 from acra_enrich.enrich.find_domain import Company, DomainDecision, Reader, Searcher, find_domain, search_query
@@ -74,6 +74,7 @@ class EnrichmentResult:
     contacts: list[ContactRecord] = field(default_factory=list)
     email_status: dict[str, str] = field(default_factory=dict)
     pages_fetched: int = 0
+    fetch_failures: list[PageFailure] = field(default_factory=list)
     degraded: list[str] = field(default_factory=list)
     error: str | None = None
     duration_ms: int = 0
@@ -168,7 +169,11 @@ async def enrich_company(
         facts=facts, email_status=result.email_status, contacts=result.contacts,
         pages_fetched=result.pages_fetched, degraded=result.degraded, error=result.error,
         duration_ms=result.duration_ms,
-        extra_fields={"domain_candidates": [c.__dict__ for c in result.domain.candidates]} if result.domain else {},
+        # The crawled pages that gave nothing, with the web client's reason: a thin result explains itself.
+        extra_fields={
+            "fetch_failures": [f.__dict__ for f in result.fetch_failures],
+            **({"domain_candidates": [c.__dict__ for c in result.domain.candidates]} if result.domain else {}),
+        },
         corpus=facts.text if facts and settings.persist_crawl_corpus else None,
     )
     persist_started = time.monotonic()
@@ -215,6 +220,7 @@ async def _run_stages(deps: PipelineDeps, company: Company, result: EnrichmentRe
                                max_pages=settings.crawl_max_pages, reader=deps.reader,
                                text_limit=settings.extract_corpus_char_limit)
     result.pages_fetched += crawled.fetched
+    result.fetch_failures = crawled.failures
     result.degraded.extend(crawled.degraded)
     facts = merge_facts(crawled.pages, text_limit=settings.extract_corpus_char_limit)
     result.facts = facts
