@@ -50,6 +50,7 @@ DAILY_CAP_REACHED = "daily cap reached"
 RETRY_BACKOFF_S = 1.0  # first retry after a transient error; doubles, with jitter, up to RETRY_BACKOFF_MAX_S
 RETRY_BACKOFF_MAX_S = 60.0
 PAUSE_MAX_S = 3600.0
+PAGE_ROWS = 50  # rows per selection page (at least 4 per concurrent slot)
 log = structlog.get_logger("acra_enrich.direct")
 
 
@@ -84,7 +85,10 @@ class DirectParams:
             "recheck_days": settings.enrich_recheck_days,
             "excluded_statuses": tuple(settings.excluded_statuses),
         }
-        values.update({k: v for k, v in flags.items() if v is not None})
+        given = {k: v for k, v in flags.items() if v is not None}
+        if "start_after_id" in given or "start_from_uen" in given:  # a flag's anchor replaces the environment's
+            values["start_after_id"] = values["start_from_uen"] = None
+        values.update(given)
         params = cls(**values)
         if params.start_after_id is not None and params.start_from_uen:
             raise ConfigError("give one start anchor: ACRA_DIRECT_START_AFTER_ID (--start-after-id) or "
@@ -94,11 +98,12 @@ class DirectParams:
         return params
 
     def status_patterns(self) -> list[str]:
-        """Excluded statuses as lower-case LIKE prefixes (wildcards in a status taken literally)."""
+        """Excluded statuses as lower-case LIKE prefixes (wildcards in a status taken literally);
+        none excludes nothing (`LIKE ANY` of an empty array is false)."""
         def escape(s: str) -> str:
             return s.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
-        return [escape(s) + "%" for s in self.excluded_statuses] or ["\\"]  # ["\\"] matches nothing
+        return [escape(s) + "%" for s in self.excluded_statuses]
 
 
 @dataclass
@@ -234,7 +239,7 @@ class _Sweep:
         self.ending: str | None = None  # why the sweep ended normally (limit, cap)
         self.saved_marker = start_after
         self.save_lock = asyncio.Lock()
-        self.page_size = max(50, 4 * params.concurrency)
+        self.page_size = max(PAGE_ROWS, 4 * params.concurrency)
         self.log = log
         self.pool: ConnectionPool | None = None
         self.deps: PipelineDeps | None = None
@@ -245,16 +250,21 @@ class _Sweep:
 
     async def run(self, control: psycopg.Connection, external_stop: asyncio.Event | None) -> DirectSummary:
         params, settings = self.params, self.settings
-        if not params.dry_run:
-            run_id, _ = control.execute(_Q["start_run"], {"params": Jsonb(self._params_json())}).fetchone()
-            self.summary.run_id = run_id
-            self.log = log.bind(run_id=run_id)
-        self.log.info("run_start", **self._params_json())
-        if settings.metrics_prometheus_enable:
+        if settings.metrics_prometheus_enable:  # before the run row: a busy port must not leave a run behind
             try:
                 self.metrics.serve(settings.metrics_port)
             except OSError as exc:
                 raise ConfigError(f"METRICS_PORT {settings.metrics_port}: cannot serve /metrics there ({exc})") from None
+        if not params.dry_run:
+            try:
+                run_id, _ = control.execute(_Q["start_run"], {"params": Jsonb(self._params_json())}).fetchone()
+            except BaseException:
+                self.metrics.close()
+                raise
+            self.summary.run_id = run_id
+            self.log = log.bind(run_id=run_id)
+        self.log.info("run_start", **self._params_json())
+        if settings.metrics_prometheus_enable:
             self.log.info("metrics_serving", port=settings.metrics_port, path="/metrics")
         uninstall = self.stop.install()
         watcher = asyncio.ensure_future(self._forward(external_stop)) if external_stop else None
