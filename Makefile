@@ -22,6 +22,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/direct.py
 
 clean:
 	rm -rf $(VENV) .acra-enrich .pytest_cache

@@ -22,26 +22,14 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from acra_enrich.config import load_settings
-from acra_enrich.db import ensure_schema
-from acra_enrich.db.connection import database_dsn
 from acra_enrich.registry.acra_columns import FULL_COLUMNS
 from acra_enrich.registry.sample import write_acra_csv
+from benchdb import fresh_database
 
 HERE = Path(__file__).resolve().parent
 BENCH_DB = "acra_enrich_bench"
 
 
-def fresh_database() -> str:
-    server = os.environ.get("POSTGRES_DSN") or database_dsn(
-        load_settings(acra_enrich_home=HERE / "out" / "home", postgres_dsn=None)
-    )
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    dsn = psycopg.conninfo.make_conninfo(server, dbname=BENCH_DB)
-    ensure_schema(dsn)
-    return dsn
 
 
 def raw_copy(dsn: str, path: Path) -> float:
@@ -92,7 +80,7 @@ def main() -> None:
         size_mb = path.stat().st_size / 1e6
         print(f"generated {args.rows:,} rows ({size_mb:,.0f} MB) in {time.perf_counter() - started:.1f}s")
 
-        dsn = fresh_database()
+        dsn = fresh_database(BENCH_DB)
         copy_s = raw_copy(dsn, path)
         ingest_s, report, rss_mb = run_cli(dsn, "ingest", "acra", str(path))
         assert report["inserted"] == args.rows, report

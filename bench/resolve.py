@@ -28,11 +28,8 @@ import time
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
-from acra_enrich.config import load_settings
-from acra_enrich.db import ensure_schema
-from acra_enrich.db.connection import database_dsn, describe_dsn
+from acra_enrich.db.connection import describe_dsn
 from acra_enrich.resolve import (
     CompanyEnrichmentService,
     CompanyMatch,
@@ -43,6 +40,7 @@ from acra_enrich.resolve import (
     ResolutionStatus,
 )
 from acra_enrich.resolve.models import DEFAULT_PRIORITY, alias_key
+from benchdb import fresh_database
 
 HERE = Path(__file__).resolve().parent
 BENCH_DB = "acra_enrich_bench_resolve"
@@ -54,15 +52,6 @@ WORDS = ("alpha", "apex", "bright", "crystal", "dragon", "eagle", "golden", "har
 TRADES = ("trading", "logistics", "engineering", "holdings", "technologies", "consulting", "foods", "marine")
 
 
-def fresh_database() -> str:
-    server = os.environ.get("POSTGRES_DSN") or database_dsn(
-        load_settings(acra_enrich_home=HERE / "out" / "home", postgres_dsn=None))
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    dsn = psycopg.conninfo.make_conninfo(server, dbname=BENCH_DB)
-    ensure_schema(dsn)
-    return dsn
 
 
 def company_name(n: int) -> str:
@@ -255,7 +244,7 @@ def main() -> None:
     if args.quick:
         args.mentions, args.mappings, args.single, args.jobs = 10_000, 20_000, 2_000, 2_000
 
-    dsn = fresh_database()
+    dsn = fresh_database(BENCH_DB)
     print(f"database: {describe_dsn(dsn)} ({'POSTGRES_DSN' if os.environ.get('POSTGRES_DSN') else 'embedded'})")
     started = time.perf_counter()
     counts = load_mappings(dsn, args.mappings)

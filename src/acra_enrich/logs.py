@@ -24,12 +24,24 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+class _FormatOnce(structlog.stdlib.ProcessorFormatter):
+    """Render a record once although the file handler (twice: its rollover check formats
+    too) and stderr all ask: rendering and redaction are most of a log line's cost."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        cached = getattr(record, "_acra_rendered", None)
+        if cached is None:
+            cached = super().format(record)
+            record._acra_rendered = cached  # type: ignore[attr-defined]
+        return cached
+
+
 def configure_logging(settings: Settings, *, stderr: bool) -> Path:
     """Route structlog and stdlib logging to JSON lines; returns the log file's path."""
     log_dir = settings.home / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / LOG_FILE
-    formatter = structlog.stdlib.ProcessorFormatter(
+    formatter = _FormatOnce(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _redact,
                     structlog.processors.JSONRenderer()],
         foreign_pre_chain=[structlog.stdlib.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)],

@@ -51,6 +51,7 @@ RETRY_BACKOFF_S = 1.0  # first retry after a transient error; doubles, with jitt
 RETRY_BACKOFF_MAX_S = 60.0
 PAUSE_MAX_S = 3600.0
 PAGE_ROWS = 50  # rows per selection page (at least 4 per concurrent slot)
+DRY_RUN_PAGE_ROWS = 1000  # a dry run only logs each row: fewer, larger pages
 log = structlog.get_logger("acra_enrich.direct")
 
 
@@ -239,7 +240,7 @@ class _Sweep:
         self.ending: str | None = None  # why the sweep ended normally (limit, cap)
         self.saved_marker = start_after
         self.save_lock = asyncio.Lock()
-        self.page_size = max(PAGE_ROWS, 4 * params.concurrency)
+        self.page_size = DRY_RUN_PAGE_ROWS if params.dry_run else max(PAGE_ROWS, 4 * params.concurrency)
         self.log = log
         self.pool: ConnectionPool | None = None
         self.deps: PipelineDeps | None = None
@@ -447,6 +448,12 @@ class _Sweep:
             return Company(*conn.execute(_Q["company_for_pipeline"], {"company_id": company_id}).fetchone())
 
     async def _acquire_slot(self) -> bool:
+        if not self.slots.locked():  # a free slot: no need to race it against a stop request
+            await self.slots.acquire()
+            if self.stop.requested.is_set():
+                self.slots.release()
+                return False
+            return True
         acquire = asyncio.ensure_future(self.slots.acquire())
         stopping = asyncio.ensure_future(self.stop.requested.wait())
         await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -15,12 +15,13 @@ FROM staging_acra_companies s
 WHERE s.id > %(after_id)s AND s.id <= %(upto_id)s
   AND (coalesce(btrim(s.entity_status_description), '') = ''
        OR NOT lower(btrim(s.entity_status_description)) LIKE ANY (%(excluded)s))
-  AND (%(force)s OR NOT EXISTS (
+  AND NOT EXISTS (
         SELECT 1
         FROM companies c
         JOIN company_enrichment_runs h ON h.company_id = c.company_id
-        WHERE c.uen = s.uen
-          AND (%(any_history)s OR h.updated_at > now() - make_interval(days => %(recheck_days)s))))
+        WHERE NOT %(force)s  -- inside the subquery: under an OR the planner cannot make it an anti-join
+          AND c.uen = s.uen
+          AND (%(any_history)s OR h.updated_at > now() - make_interval(days => %(recheck_days)s)))
 ORDER BY s.id
 LIMIT %(page_size)s
 
@@ -40,12 +41,13 @@ SELECT count(*) FROM (
     WHERE s.id > %(after_id)s
       AND (coalesce(btrim(s.entity_status_description), '') = ''
            OR NOT lower(btrim(s.entity_status_description)) LIKE ANY (%(excluded)s))
-      AND (%(force)s OR NOT EXISTS (
+      AND NOT EXISTS (
             SELECT 1
             FROM companies c
             JOIN company_enrichment_runs h ON h.company_id = c.company_id
-            WHERE c.uen = s.uen
-              AND (%(any_history)s OR h.updated_at > now() - make_interval(days => %(recheck_days)s))))
+            WHERE NOT %(force)s
+              AND c.uen = s.uen
+              AND (%(any_history)s OR h.updated_at > now() - make_interval(days => %(recheck_days)s)))
     LIMIT %(limit)s
 ) eligible
 
