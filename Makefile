@@ -23,6 +23,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/direct.py
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) .acra-enrich .pytest_cache
