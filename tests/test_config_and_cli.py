@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from acra_enrich.config import load_settings
@@ -69,7 +70,7 @@ def test_cli_stops_at_start_with_exit_2_on_bad_config_without_echoing_secrets(en
     assert shown.returncode == 0 and "OPENAI_API_KEY" in shown.stdout and "sk-secret" not in shown.stdout
 
 
-def test_ingest_sync_and_status_end_to_end(env: dict[str, str], tmp_path: Path) -> None:
+def test_ingest_sync_and_status_end_to_end(env: dict[str, str], db: psycopg.Connection, tmp_path: Path) -> None:
     sample = tmp_path / "acra.csv"
     made = _cli("sample", "acra", "--rows", "300", "--seed", "5", "--malformed-rate", "0.05", "-o", str(sample), env=env)
     assert made.returncode == 0, made.stderr

@@ -20,7 +20,7 @@ def test_bundled_sample_is_what_the_generator_makes_for_its_seed() -> None:
     assert gzip.decompress(bundled_sample().read_bytes()) == expected.getvalue()
 
 
-def test_demo_runs_end_to_end_and_is_repeatable(env: dict[str, str]) -> None:
+def test_demo_runs_end_to_end_and_is_repeatable(env: dict[str, str], db: psycopg.Connection) -> None:
     first = subprocess.run([sys.executable, "-m", "acra_enrich", "demo"], env=env, capture_output=True, text=True,
                            timeout=300, check=False)
     assert first.returncode == 0, first.stderr

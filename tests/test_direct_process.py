@@ -196,7 +196,8 @@ def test_sigterm_drains_in_flight_companies_saves_the_marker_and_exits_0(
 @pytest.mark.parametrize(("extra_env", "args", "named"), [
     ({"ACRA_DIRECT_CONCURRENCY": "abc"}, (), "ACRA_DIRECT_CONCURRENCY"),
     ({}, ("--start-from-uen", "000000000Z"), "ACRA_DIRECT_START_FROM_UEN"),
-    ({"ACRA_DIRECT_START_AFTER_ID": "3"}, ("--start-from-uen", "000000000Z"), "ACRA_DIRECT_START_AFTER_ID"),
+    ({"ACRA_DIRECT_START_AFTER_ID": "3", "ACRA_DIRECT_START_FROM_UEN": "000000000Z"}, (),
+         "ACRA_DIRECT_START_AFTER_ID"),
 ], ids=["not-a-number", "unknown-uen", "two-anchors"])
 def test_bad_configuration_exits_2_naming_the_variable(
         staged: psycopg.Connection, start_cli: StartCli,
