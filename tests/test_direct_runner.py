@@ -25,7 +25,7 @@ from psycopg import sql
 
 from acra_enrich.budget import used
 from acra_enrich.config import load_settings, reset_settings_cache
-from acra_enrich.errors import ConfigError
+from acra_enrich.errors import ConfigError, DatabaseUnavailable
 from acra_enrich.registry.acra_ingest import load_acra_file
 from acra_enrich.registry.company_sync import sync_companies
 from acra_enrich.registry.sample import write_acra_csv
@@ -586,3 +586,48 @@ def test_the_page_query_plans_the_skip_policy_as_an_anti_join(staged: psycopg.Co
         "after_id": 0, "upto_id": 10**9, "page_size": 50, "excluded": params.status_patterns(), "force": force,
         "any_history": False, "recheck_days": 30}))
     assert "Anti Join" in plan, plan
+
+
+def test_a_transient_database_error_is_retried_and_a_hard_error_recorded(
+        staged: psycopg.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = eligible(staged)[:3]
+    flaky, broken = rows[0].uen, rows[1].uen
+    real = direct.enrich_company
+    calls: Counter[str] = Counter()
+
+    async def sometimes_failing(deps: Any, company: Any, **kwargs: Any) -> Any:
+        calls[company.uen] += 1
+        if company.uen == flaky and calls[flaky] == 1:
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        if company.uen == broken:
+            raise ValueError("a value persist cannot store")
+        return await real(deps, company, **kwargs)
+
+    monkeypatch.setattr(direct, "enrich_company", sometimes_failing)
+    monkeypatch.setattr(direct, "RETRY_BACKOFF_S", 0.01)
+    with structlog.testing.capture_logs() as logs:
+        summary = run(batch_limit=3)
+    assert calls[flaky] == 2 and calls[broken] == 1  # a hard error is not retried
+    assert [e for e in logs if e["event"] == "transient_error"][0]["attempt"] == 1
+    assert (summary.processed, summary.failed) == (3, 1)
+    assert history(staged) == Counter(r.uen for r in rows)  # one row each, the retried one included
+    error = staged.execute("SELECT h.status, h.error FROM company_enrichment_runs h JOIN companies c"
+                           " USING (company_id) WHERE c.uen = %s", (broken,)).fetchone()
+    assert error == ("failed", "ValueError: a value persist cannot store")
+
+
+def test_a_database_that_stays_away_ends_the_run_with_database_unavailable(
+        staged: psycopg.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def no_database(deps: Any, company: Any, **kwargs: Any) -> Any:
+        raise psycopg.OperationalError("could not connect to server")
+
+    monkeypatch.setattr(direct, "enrich_company", no_database)
+    monkeypatch.setattr(direct, "RETRY_BACKOFF_S", 0.01)
+    monkeypatch.setenv("ACRA_DIRECT_RETRIES", "2")
+    reset_settings_cache()
+    with pytest.raises(DatabaseUnavailable, match="could not connect"):
+        run(concurrency=2)
+    status, ended = staged.execute("SELECT status, ended_at IS NOT NULL FROM enrichment_runs").fetchone()
+    assert (status, ended) == ("failed", True)
+    assert history(staged) == Counter()  # nothing recorded as the companies' fault
+    assert (marker(staged) or 0) < eligible(staged)[0].id  # no row counts as finished
