@@ -124,6 +124,20 @@ async def test_robots_agent_group_matches_product_token(server: TestWeb) -> None
     assert server.seen("/anything") == []
 
 
+async def test_robots_redirected_to_another_host_serve_that_host_too(server: TestWeb) -> None:
+    # An apex answering robots.txt with a redirect to www: www's file is the one that applies,
+    # and the crawl that follows onto www must not fetch it a second time.
+    server.robots["127.0.0.1"] = (301, server.url("/robots.txt", host="localhost"))
+    server.robots["localhost"] = (200, "User-agent: *\nDisallow: /private\n")
+    async with make_web_client(settings()) as web:
+        first = await web.get(server.url("/hello"))
+        second = await web.get(server.url("/hello", host="localhost"))
+        private = await web.get(server.url("/private", host="localhost"))
+    assert first.ok and second.ok and private.error == ROBOTS_DISALLOWED
+    assert [(x.host, x.path) for x in server.seen("/robots.txt")] == [("127.0.0.1", "/robots.txt"),
+                                                                      ("localhost", "/robots.txt")]
+
+
 async def test_robots_server_error_disallows_and_404_allows(server: TestWeb) -> None:
     async with make_web_client(settings()) as web:
         server.robots["127.0.0.1"] = (503, "down")

@@ -145,6 +145,8 @@ def _handler_for(web: TestWeb) -> type[BaseHTTPRequestHandler]:
                    headers: dict[str, str], body: bytes) -> None:
             if path == "/robots.txt":
                 status, text = web.robots.get(host, (404, "not found"))
+                if 300 <= status < 400:  # `text` is where it redirects
+                    return self._send(status, b"", {"Location": text})
                 return self._send(status, text.encode(), {"Content-Type": "text/plain"})
             if path.startswith("/flaky/"):  # fails `fail` times with `status`, then answers
                 if count <= int(query.get("fail", "2")):

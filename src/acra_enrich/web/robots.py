@@ -89,6 +89,12 @@ class RobotsCache:
                 result = await self._fetch(f"{origin}/robots.txt", retry_connect)
                 rules = rules_from(result, time.monotonic())
                 self._rules.put(origin, rules)
+                # An apex redirecting to www answered with www's own robots.txt: the next
+                # request (to www) need not fetch it again.
+                final = httpx.URL(result.final_url) if result.final_url else None
+                if final is not None and final.path == "/robots.txt" and origin_of(final) != origin \
+                        and self._fresh(origin_of(final)) is None:
+                    self._rules.put(origin_of(final), rules)
                 return rules
         finally:
             lock, users = self._locks[origin]
