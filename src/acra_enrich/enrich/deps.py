@@ -11,6 +11,7 @@ from psycopg_pool import ConnectionPool
 
 from acra_enrich.config import Settings
 from acra_enrich.enrich.contacts import ContactsStage, VerificationCache
+from acra_enrich.enrich.homepages import HomepageCache
 from acra_enrich.enrich.llm_extract import LlmExtractStage
 from acra_enrich.enrich.pipeline import PipelineDeps
 from acra_enrich.vendors import build_vendors, make_vendor_web_client
@@ -32,6 +33,7 @@ async def open_pipeline(settings: Settings, pool: ConnectionPool) -> AsyncIterat
                 llm_stage=llm if llm.enabled else None,
                 contacts_stage=ContactsStage(vendors.apify, vendors.lusha, vendors.zerobounce,
                                              VerificationCache(vendors.budget.connection)),
+                homepages=HomepageCache(),
             )
         finally:
             vendors.close()

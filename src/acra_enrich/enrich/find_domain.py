@@ -22,6 +22,7 @@ from cleanco import basename
 from acra_enrich.enrich.dom import text_as_html
 from acra_enrich.enrich.extract import extract_page
 from acra_enrich.enrich.facts import PageFacts
+from acra_enrich.enrich.homepages import HomepageCache, HomepageView
 from acra_enrich.enrich.identity import IdentityScore, identity_score
 from acra_enrich.enrich.signals import PageSignals, page_signals
 from acra_enrich.enrich.site_blocklist import is_blocked
@@ -103,6 +104,7 @@ class Candidate:
     score: float = 0.0
     outcome: str = "untried"  # accepted | rejected | unreachable | untried
     reasons: list[str] = field(default_factory=list)
+    shared: bool = False  # its homepage was fetched for another company a moment ago
 
 
 @dataclass
@@ -119,7 +121,7 @@ class DomainDecision:
 
     @property
     def fetches(self) -> int:
-        return sum(1 for c in self.candidates if c.outcome != "untried")
+        return sum(1 for c in self.candidates if c.outcome != "untried" and not c.shared)
 
 
 def guess_domains(name: str) -> list[str]:
@@ -165,23 +167,39 @@ class _Verified:
     homepage: FetchResult
 
 
-async def _verify(
-    web: WebClient, reader: Reader | None, company: Company, candidate: Candidate, degraded: list[str]
-) -> _Verified | None:
+async def _fetch_view(web: WebClient, reader: Reader | None, candidate: Candidate) -> HomepageView:
     # A guess that does not answer is simply not the site: no retries for it.
     homepage = await web.get_site(candidate.domain, attempts=1 if candidate.found_by == "guess" else None)
     if not homepage.ok:
-        candidate.outcome = "unreachable"
-        candidate.reasons.append(homepage.error or f"HTTP {homepage.status}")
-        return None
+        return HomepageView(homepage)
     facts = await asyncio.to_thread(extract_page, homepage.final_url, homepage.text, role="home")
     signals = page_signals(homepage.text, facts.text)
     if (signals.script_only or signals.blocked) and reader is not None and reader.enabled:
         text = await reader.read_text(homepage.final_url)
         if text:
-            degraded.append("jina_reader:verify")
             facts = await asyncio.to_thread(extract_page, homepage.final_url, text_as_html(facts.title, text), role="home")
             signals = page_signals(text_as_html(facts.title, text), facts.text)
+            return HomepageView(homepage, facts, signals, via_reader=True)
+    return HomepageView(homepage, facts, signals)
+
+
+async def _verify(
+    web: WebClient, reader: Reader | None, company: Company, candidate: Candidate, degraded: list[str],
+    homepages: HomepageCache | None,
+) -> _Verified | None:
+    if homepages is None:
+        view = await _fetch_view(web, reader, candidate)
+    else:
+        view, candidate.shared = await homepages.view(candidate.domain, lambda: _fetch_view(web, reader, candidate),
+                                                      reuse_failure=candidate.found_by == "guess")
+    homepage = view.homepage
+    if view.facts is None or view.signals is None:
+        candidate.outcome = "unreachable"
+        candidate.reasons.append(homepage.error or f"HTTP {homepage.status}")
+        return None
+    facts, signals = view.facts, view.signals
+    if view.via_reader and not candidate.shared:
+        degraded.append("jina_reader:verify")
     score = identity_score(company.name, company.uen, facts, signals)
     candidate.score = score.score
     candidate.reasons.extend(score.reasons)
@@ -202,9 +220,11 @@ async def find_domain(
     searcher: Searcher | None,
     reader: Reader | None = None,
     cached_search: list[str] | None = None,
+    homepages: HomepageCache | None = None,
 ) -> tuple[DomainDecision, list[str] | None]:
     """Decide the company's website. Returns the decision and, when a search ran, the
-    domains it yielded (for the caller to cache)."""
+    domains it yielded (for the caller to cache). `homepages` shares candidate fetches
+    between companies (see enrich.homepages)."""
     decision = DomainDecision(domain=None, found_by=None, confidence=0.0)
     best: tuple[Candidate, _Verified] | None = None
 
@@ -214,7 +234,7 @@ async def find_domain(
             if any(c.domain == candidate.domain for c in decision.candidates):
                 continue
             decision.candidates.append(candidate)
-            verified = await _verify(web, reader, company, candidate, decision.degraded)
+            verified = await _verify(web, reader, company, candidate, decision.degraded, homepages)
             if verified and candidate.outcome == "accepted" and (best is None or candidate.score > best[0].score):
                 best = (candidate, verified)
                 if candidate.score >= CERTAIN_SCORE:

@@ -23,6 +23,7 @@ from acra_enrich.enrich.crawl import PageFailure, crawl_site
 from acra_enrich.enrich.extract import merge_facts
 from acra_enrich.enrich.facts import CompanyFacts
 from acra_enrich.enrich.find_domain import Company, DomainDecision, Reader, Searcher, find_domain, search_query
+from acra_enrich.enrich.homepages import HomepageCache
 from acra_enrich.enrich.persist import ContactRecord, PersistInput, persist
 from acra_enrich.sqlfiles import load_queries
 from acra_enrich.web import WebClient
@@ -63,6 +64,7 @@ class PipelineDeps:
     reader: Reader | None = None
     llm_stage: LlmStage | None = None
     contacts_stage: ContactsStage | None = None
+    homepages: HomepageCache | None = None  # candidate homepages shared between companies
 
 
 @dataclass
@@ -198,6 +200,7 @@ async def _run_stages(deps: PipelineDeps, company: Company, result: EnrichmentRe
     query = search_query(company.name)
     cached = await _db(deps, _cached_search, query, settings.enrich_recheck_days)
     decision, searched = await find_domain(deps.web, company, searcher=deps.searcher, reader=deps.reader,
+                                           homepages=deps.homepages,
                                            cached_search=cached)
     result.domain = decision
     result.degraded.extend(decision.degraded)
