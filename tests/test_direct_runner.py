@@ -631,3 +631,22 @@ def test_a_database_that_stays_away_ends_the_run_with_database_unavailable(
     assert (status, ended) == ("failed", True)
     assert history(staged) == Counter()  # nothing recorded as the companies' fault
     assert (marker(staged) or 0) < eligible(staged)[0].id  # no row counts as finished
+
+
+def test_the_terminal_progress_bar_shows_progress_rate_eta_and_outcomes() -> None:
+    import io
+    import re
+
+    from rich.console import Console
+
+    from acra_enrich.runners.console import ProgressBar
+
+    screen = io.StringIO()
+    with ProgressBar(Console(file=screen, force_terminal=True, width=160)) as bar:
+        bar.started(7, 10)
+        for status in ("ok", "ok", "no_site", "failed"):
+            bar.advanced("UEN", status)
+        bar.skipped(2)
+    last = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue()).strip().splitlines()[-1]
+    assert "direct run 7" in last and "4/10" in last and "/h" in last and "ETA" in last
+    assert "failed 1" in last and "no_site 1" in last and "ok 2" in last and "skipped 2" in last

@@ -13,7 +13,7 @@ class ProgressBar:
     def __init__(self, console: Console) -> None:
         self._progress = Progress(
             TextColumn("[bold]direct[/] run {task.fields[run]}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.speed_per_hour} /h"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            TextColumn("{task.fields[speed_per_hour]}/h"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
             TextColumn("{task.fields[outcomes]}"), console=console, transient=False,
         )
         self._task: TaskID | None = None
@@ -36,6 +36,7 @@ class ProgressBar:
 
     def skipped(self, count: int) -> None:
         self._outcomes["skipped"] += count
+        self._update(0)
 
     def _update(self, advance: int) -> None:
         if self._task is None:
