@@ -238,6 +238,12 @@ def test_without_a_terminal_stderr_carries_one_json_line_per_stage_per_company(
         elif event == "upsert" or event in PIPELINE_STAGES:
             assert line["run_id"] == run_id and isinstance(line["company_id"], int), line
             by_company[line["uen"]].append(event)
+            # The counts an operator greps for, on the stage that knows them.
+            counts = {"find_domain": "domains", "crawl_extract": "pages", "chunks": "chunks", "summary": "emails"}
+            if event in counts:
+                assert isinstance(line[counts[event]], int), line
+            if event != "chunks" and "skipped" not in line:  # a stage that ran says how long it took
+                assert isinstance(line["duration_ms"], int), line
     assert sorted(by_company) == sorted(uen for uen, _ in eligible[:limit])
     for uen, events in by_company.items():
         assert events[:3] == ["select", "upsert", "find_domain"] and events[-2:] == ["persist", "summary"], events

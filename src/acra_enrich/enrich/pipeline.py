@@ -183,7 +183,8 @@ async def enrich_company(
     bound.info("persist", status=result.status, emails=len(facts.emails) if facts else 0,
                contacts=len(result.contacts), duration_ms=int((time.monotonic() - persist_started) * 1000))
     bound.info("summary", status=result.status, domain=data.website_domain, pages=result.pages_fetched,
-               degraded=result.degraded, error=result.error, duration_ms=result.duration_ms)
+               emails=len(facts.emails) if facts else 0, contacts=len(result.contacts), degraded=result.degraded,
+               error=result.error, duration_ms=result.duration_ms)
     return result
 
 
@@ -194,7 +195,7 @@ async def _run_stages(deps: PipelineDeps, company: Company, result: EnrichmentRe
                                                             settings.enrich_recheck_days)
     if recent is not None and recent[0] == "no_site":
         result.status = "no_site"
-        bound.info("find_domain", outcome="no_site_cached", candidates=0, searched=False,
+        bound.info("find_domain", outcome="no_site_cached", domains=0, searched=False,
                    duration_ms=int((time.monotonic() - t) * 1000))
         return
     query = search_query(company.name)
@@ -209,8 +210,9 @@ async def _run_stages(deps: PipelineDeps, company: Company, result: EnrichmentRe
         await _db(deps, _save_search, query, searched)
     await _db(deps, _record_check, company.company_id, decision)
     bound.info("find_domain", domain=decision.domain, found_by=decision.found_by, confidence=decision.confidence,
-               candidates=len(decision.candidates), searched=decision.searched, search_status=decision.search_status,
-               degraded=decision.degraded, duration_ms=int((time.monotonic() - t) * 1000))
+               domains=len(decision.candidates), fetched=decision.fetches, searched=decision.searched,
+               search_status=decision.search_status, degraded=decision.degraded,
+               duration_ms=int((time.monotonic() - t) * 1000))
     if decision.domain is None or decision.homepage is None or decision.homepage_facts is None:
         unreachable = decision.candidates and all(c.outcome == "unreachable" for c in decision.candidates)
         result.status = "no_site"
