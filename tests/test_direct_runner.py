@@ -464,6 +464,7 @@ def test_metrics_served_over_http_during_the_run(staged: psycopg.Connection,
     port = _free_port()
     monkeypatch.setenv("METRICS_PROMETHEUS_ENABLE", "true")
     monkeypatch.setenv("METRICS_PORT", str(port))
+    monkeypatch.setenv("METRICS_ADDR", "127.0.0.1")
     scraper = Scraper(port)
 
     summary = run(start_after_id=0, batch_limit=4, concurrency=2, observer=scraper)
@@ -650,3 +651,16 @@ def test_the_terminal_progress_bar_shows_progress_rate_eta_and_outcomes() -> Non
     last = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue()).strip().splitlines()[-1]
     assert "direct run 7" in last and "4/10" in last and "/h" in last and "ETA" in last
     assert "failed 1" in last and "no_site 1" in last and "ok 2" in last and "skipped 2" in last
+
+
+def test_a_busy_metrics_port_is_a_configuration_error_before_any_run_row(
+        staged: psycopg.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setenv("METRICS_PROMETHEUS_ENABLE", "true")
+        monkeypatch.setenv("METRICS_ADDR", "127.0.0.1")
+        monkeypatch.setenv("METRICS_PORT", str(taken.getsockname()[1]))
+        with pytest.raises(ConfigError, match="METRICS_PORT"):
+            run(batch_limit=1)
+    assert staged.execute("SELECT count(*) FROM enrichment_runs").fetchone()[0] == 0

@@ -147,6 +147,7 @@ class Settings(BaseSettings):
     # --- metrics ---------------------------------------------------------------------
     metrics_prometheus_enable: bool = False
     metrics_port: Annotated[int, Field(ge=1, le=65535)] = 9108
+    metrics_addr: str = Field("0.0.0.0", description="address /metrics listens on; 127.0.0.1 keeps it on this host")
 
     # --- nightly / express / tenants ----------------------------------------------------
     default_tenant_id: PosInt = Field(1, description="tenant used when none is given")

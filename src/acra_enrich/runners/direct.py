@@ -253,9 +253,10 @@ class _Sweep:
         params, settings = self.params, self.settings
         if settings.metrics_prometheus_enable:  # before the run row: a busy port must not leave a run behind
             try:
-                self.metrics.serve(settings.metrics_port)
+                self.metrics.serve(settings.metrics_port, settings.metrics_addr)
             except OSError as exc:
-                raise ConfigError(f"METRICS_PORT {settings.metrics_port}: cannot serve /metrics there ({exc})") from None
+                raise ConfigError(f"METRICS_ADDR/METRICS_PORT {settings.metrics_addr}:{settings.metrics_port}: "
+                                  f"cannot serve /metrics there ({exc})") from None
         if not params.dry_run:
             try:
                 run_id, _ = control.execute(_Q["start_run"], {"params": Jsonb(self._params_json())}).fetchone()

@@ -27,7 +27,7 @@ class DirectMetrics:
                             registry=self.registry)
         self._server: Any = None
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> None:
+    def serve(self, port: int, addr: str) -> None:
         self._server, _thread = start_http_server(port, addr=addr, registry=self.registry)
 
     def close(self) -> None:
