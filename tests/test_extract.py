@@ -559,6 +559,16 @@ def test_identity_score_reasons() -> None:
     assert other.other_uens == (OTHER_UEN,) and other.uen_match is False
 
 
+def test_a_parenthesised_qualifier_of_the_legal_name_is_optional_on_the_site() -> None:
+    html = page("<h1>Bokedos Fitness</h1>", title="Bokedos Fitness")
+    facts, signals = extract_page(SITE, html), page_signals(html)
+    qualified = identity_score("BOKEDOS FITNESS (INTERNATIONAL) PTE LTD", None, facts, signals)
+    assert qualified.name_similarity == 1.0
+    # The words outside the parentheses still have to match.
+    other = identity_score("BOKEDOS TRAVEL (INTERNATIONAL) PTE LTD", None, facts, signals)
+    assert other.name_similarity < 0.95
+
+
 # ------------------------------------------------------------------------------------ about text
 
 

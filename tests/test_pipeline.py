@@ -119,13 +119,14 @@ def test_domain_discovery_against_ground_truth(world_run) -> None:
                 search_only_found += domain == truth.domain
     # A wrong website poisons everything downstream (emails, scores, CRM): precision must be
     # near perfect, so the verifier's threshold is set for it. Guessable sites need no search
-    # and must nearly all be found (the rest print a shortened brand the verifier will not
-    # bet on). Search-only sites rank below directories and social profiles, which the search
+    # and are all found in this world (titles that leave out a parenthesised part of the
+    # legal name included); 0.95 leaves room for a verification fetch timing out on a slow
+    # machine. Search-only sites rank below directories and social profiles, which the search
     # stage drops; all 24 of this world are found, and 0.9 leaves room for two lost to a slow
     # machine (a verification fetch timing out), not for a search stage that stopped working.
     assert len(wrong) <= max(1, found // 50), wrong
     assert with_site > 50 and guessable > 30 and search_only > 15
-    assert guessable_found / guessable >= 0.85, (guessable_found, guessable)
+    assert guessable_found / guessable >= 0.95, (guessable_found, guessable)
     assert search_only_found / search_only >= 0.9, (search_only_found, search_only)
 
 

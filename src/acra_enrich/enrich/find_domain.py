@@ -34,6 +34,9 @@ EXACT_NAME = 0.95
 # A candidate this sure ends the search at once; otherwise the best one above ACCEPT_SCORE wins.
 CERTAIN_SCORE = 0.85
 MAX_GUESSES = 15
+# Once a candidate is accepted, only the next few (the same name under the other suffixes)
+# may still beat it; probing every remaining guess costs requests to strangers' sites.
+MORE_AFTER_ACCEPT = 2
 MAX_SEARCH_CANDIDATES = 4
 GUESS_SUFFIXES = (".com.sg", ".sg", ".com")
 # Line-of-business words that trail a name ("ACME BLUE TRADING") and are often left out
@@ -230,9 +233,14 @@ async def find_domain(
 
     async def consider(candidates: list[Candidate]) -> bool:
         nonlocal best
+        tried_since_accept = 0
         for candidate in candidates:
             if any(c.domain == candidate.domain for c in decision.candidates):
                 continue
+            if best is not None:
+                if tried_since_accept >= MORE_AFTER_ACCEPT:
+                    break
+                tried_since_accept += 1
             decision.candidates.append(candidate)
             verified = await _verify(web, reader, company, candidate, decision.degraded, homepages)
             if verified and candidate.outcome == "accepted" and (best is None or candidate.score > best[0].score):

@@ -45,6 +45,7 @@ NAME_FLOOR = 0.5
 DOMAIN_DISCOUNT = 0.9
 
 _PAREN = re.compile(r"\((?:s|sg|singapore|pte\.?|private|the)\)", re.IGNORECASE)
+_ANY_PAREN = re.compile(r"\([^()]*\)")
 _TITLE_SPLIT = re.compile(r"\s+[|\-–—:·•»]\s+|\s*\|\s*")
 _NON_WORD = re.compile(r"[^\w\s]+")
 _SPACE = re.compile(r"\s+")
@@ -103,9 +104,13 @@ def _domain_similarity(company: str, url: str) -> float:
 def identity_score(company_name: str, uen: str | None, facts: PageFacts, signals: PageSignals) -> IdentityScore:
     reasons: list[str] = []
     company = normalize_name(company_name)
+    # A parenthesised qualifier ("(INTERNATIONAL)", "(ASIA PACIFIC)") is part of the legal
+    # name that sites leave out of their own: compare both forms.
+    forms = {company, normalize_name(_ANY_PAREN.sub(" ", company_name or ""))} - {""}
     best, source = 0.0, None
     for text, method in _candidates(facts):
-        similarity = name_similarity(company, normalize_name(text))
+        page_name = normalize_name(text)
+        similarity = max(name_similarity(form, page_name) for form in forms) if forms else 0.0
         if similarity > best:
             best, source = similarity, method
     domain_sim = _domain_similarity(company, facts.url)
