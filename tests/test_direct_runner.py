@@ -414,6 +414,34 @@ def test_external_stop_interrupts_and_marker_covers_only_finished_rows(staged: p
     assert next(r for r in live if r.id > saved).uen not in enriched
 
 
+def test_in_flight_companies_past_the_grace_period_are_abandoned_not_marked_done(
+        world: World, staged: psycopg.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = eligible(staged)
+    monkeypatch.setenv("ACRA_DIRECT_GRACE_S", "0.05")
+    reset_settings_cache()
+    # The first company finishes fast; then every request takes long enough for the other
+    # slot's company to be caught in flight by the stop.
+    stop = asyncio.Event()
+
+    class SlowAfterFirst(Recorder):
+        def advanced(self, uen: str, status: str) -> None:
+            world.sandbox.set_latency_ms(400)
+            super().advanced(uen, status)
+
+    try:
+        with structlog.testing.capture_logs() as logs:
+            summary = run(concurrency=2, observer=SlowAfterFirst(stop_after=1, stop=stop), stop=stop)
+    finally:
+        world.sandbox.set_latency_ms(0)
+    abandoned = [e for e in logs if e["event"] == "abandoned_in_flight"]
+    assert summary.status == "interrupted" and abandoned and abandoned[0]["companies"] >= 1
+    enriched = history(staged)
+    assert summary.processed == sum(enriched.values())
+    # The abandoned companies are neither recorded nor behind the marker: the next run takes them.
+    first_not_done = next(r for r in live if r.uen not in enriched)
+    assert marker(staged) < first_not_done.id
+
+
 # ----------------------------------------------------------------------------- metrics
 
 
