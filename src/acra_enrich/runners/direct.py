@@ -33,7 +33,7 @@ from acra_enrich.db import connect, make_pool
 from acra_enrich.enrich.deps import open_pipeline
 from acra_enrich.enrich.find_domain import Company
 from acra_enrich.enrich.persist import PersistInput, persist
-from acra_enrich.enrich.pipeline import TRANSIENT_DB_ERRORS, EnrichmentResult, PipelineDeps, enrich_company
+from acra_enrich.enrich.pipeline import TRANSIENT_DB_ERRORS, PipelineDeps, enrich_company
 from acra_enrich.errors import ConfigError, DatabaseUnavailable
 from acra_enrich.budget import try_spend
 from acra_enrich.registry.company_sync import upsert_company
@@ -259,7 +259,7 @@ class _Sweep:
                                   f"cannot serve /metrics there ({exc})") from None
         if not params.dry_run:
             try:
-                run_id, _ = control.execute(_Q["start_run"], {"params": Jsonb(self._params_json())}).fetchone()
+                (run_id,) = control.execute(_Q["start_run"], {"params": Jsonb(self._params_json())}).fetchone()
             except BaseException:
                 self.metrics.close()
                 raise

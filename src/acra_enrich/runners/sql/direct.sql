@@ -75,7 +75,7 @@ ON CONFLICT (key) DO UPDATE
 SET last_id = EXCLUDED.last_id, details = EXCLUDED.details, updated_at = now()
 
 -- name: start_run
-INSERT INTO enrichment_runs (kind, params) VALUES ('direct', %(params)s) RETURNING run_id, started_at
+INSERT INTO enrichment_runs (kind, params) VALUES ('direct', %(params)s) RETURNING run_id
 
 -- name: update_run_counters
 UPDATE enrichment_runs
