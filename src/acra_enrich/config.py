@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from acra_enrich.errors import ConfigError
@@ -204,7 +205,7 @@ class Settings(BaseSettings):
         return self.acra_enrich_home.expanduser().resolve()
 
 
-def _describe(error: dict) -> str:
+def _describe(error: ErrorDetails) -> str:
     field = str(error["loc"][0]) if error.get("loc") else "?"
     variable = field.upper()
     given = error.get("input")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict
 
 from acra_enrich.config import Settings
 from acra_enrich.web.redact import redact_text
@@ -17,7 +18,7 @@ from acra_enrich.web.redact import redact_text
 LOG_FILE = "acra-enrich.log"
 
 
-def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event: EventDict) -> EventDict:
     for key, value in event.items():
         if isinstance(value, str):
             event[key] = redact_text(value)
@@ -32,7 +33,7 @@ class _FormatOnce(structlog.stdlib.ProcessorFormatter):
         cached = getattr(record, "_acra_rendered", None)
         if cached is None:
             cached = super().format(record)
-            record._acra_rendered = cached  # type: ignore[attr-defined]
+            setattr(record, "_acra_rendered", cached)
         return cached
 
 

@@ -9,6 +9,12 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.abc import Params
+from psycopg.rows import TupleRow
 
 _NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 
@@ -30,3 +36,13 @@ def query(package: str, filename: str, name: str) -> str:
         return load_queries(package, filename)[name]
     except KeyError:
         raise KeyError(f"{package}/{filename} has no query named {name!r}") from None
+
+
+def fetch_one(conn: psycopg.Connection[TupleRow], query: str | sql.SQL | sql.Composed,
+              params: Params | None = None) -> tuple[Any, ...]:
+    """The single row an aggregate, RETURNING or otherwise always-one-row query yields."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        # Only a broken query gets here: name it rather than fail later on indexing None.
+        raise RuntimeError(f"query returned no row: {' '.join(str(query).split())[:120]}")
+    return row

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
 from acra_enrich.db.migrate import SchemaState
-from acra_enrich.sqlfiles import load_queries
+from acra_enrich.sqlfiles import fetch_one, load_queries
 
 _Q = load_queries("acra_enrich.db.sql", "status.sql")
 EXACT_COUNT_BELOW = 200_000
 
 
 def _exact_count(conn: psycopg.Connection, table: str) -> int:
-    return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+    return fetch_one(conn, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))[0]
 
 
-def database_status(conn: psycopg.Connection, state: SchemaState) -> dict[str, object]:
-    status: dict[str, object] = {
-        "server_version": conn.execute(_Q["server_version"]).fetchone()[0],
+def database_status(conn: psycopg.Connection, state: SchemaState) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "server_version": fetch_one(conn, _Q["server_version"])[0],
         "schema_revision": state.current,
         "schema_head": state.head,
         "schema_up_to_date": state.up_to_date,

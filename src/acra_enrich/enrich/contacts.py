@@ -80,7 +80,8 @@ class ContactsResult:
 
 
 class HasName(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...  # read-only, so the pipeline's frozen Company qualifies
 
 
 # --- verification cache -----------------------------------------------------------------------

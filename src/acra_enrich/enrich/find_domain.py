@@ -69,13 +69,17 @@ _PARENS = re.compile(r"\([^)]*\)")
 _WORD = re.compile(r"[a-z0-9]+(?:&[a-z0-9]+)?")
 
 
+# Read-only members: search clients answer with frozen dataclasses.
 class SearchHit(Protocol):
-    url: str
+    @property
+    def url(self) -> str: ...
 
 
 class SearchOutcome(Protocol):
-    status: str
-    hits: Sequence[SearchHit]
+    @property
+    def status(self) -> str: ...
+    @property
+    def hits(self) -> Sequence[SearchHit]: ...
 
 
 class Searcher(Protocol):

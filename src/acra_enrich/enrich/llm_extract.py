@@ -75,7 +75,8 @@ SYSTEM_PROMPT = (
 
 
 class HasName(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...  # read-only, so the pipeline's frozen Company qualifies
 
 
 @dataclass
@@ -307,7 +308,9 @@ class _Merge:
             if page is None:
                 self.invented(key, str(value))
                 continue
-            f = dataclasses.replace(f, **{attr: Sourced(value, page, METHOD)})
+            # attr names one of two Sourced[int] fields; a computed keyword is beyond mypy's replace() check
+            change: dict[str, Any] = {attr: Sourced(value, page, METHOD)}
+            f = dataclasses.replace(f, **change)
             self.count("added_fields")
         postal = data.get("postal_code")
         if f.address is None and isinstance(postal, str) and postal.strip():

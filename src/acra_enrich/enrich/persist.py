@@ -16,7 +16,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from acra_enrich.enrich.facts import CompanyFacts
-from acra_enrich.sqlfiles import load_queries
+from acra_enrich.sqlfiles import fetch_one, load_queries
 
 _Q = load_queries("acra_enrich.enrich.sql", "persist.sql")
 
@@ -114,7 +114,7 @@ def persist(conn: psycopg.Connection, data: PersistInput) -> int:
             "tech_stack": Jsonb(tech) if tech else None,
             "jobs_count": facts.jobs_count.value if facts and facts.jobs_count else None,
         })
-        history_id = conn.execute(_Q["insert_history"], {
+        history_id = fetch_one(conn, _Q["insert_history"], {
             "run_id": data.run_id,
             "tenant_id": data.tenant_id,
             "company_id": data.company_id,
@@ -132,7 +132,7 @@ def persist(conn: psycopg.Connection, data: PersistInput) -> int:
             "error": data.error,
             "duration_ms": data.duration_ms,
             "corpus": data.corpus,
-        }).fetchone()[0]
+        })[0]
         sources = {e.value: e for e in facts.emails} if facts else {}
         contact_emails = {c.email.lower(): c for c in data.contacts if c.email}
         for email in {*sources, *contact_emails}:

@@ -36,23 +36,33 @@ FALLBACKS = ("reader:", "jina_reader:")
 TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout)
 
 
-@dataclass
-class StageOutcome:
-    """What an optional stage (LLM, contacts) hands back to the pipeline."""
+class StageOutcome(Protocol):
+    """What the pipeline reads from any optional stage's (LLM, contacts) result."""
 
-    facts: CompanyFacts | None = None
-    contacts: list[ContactRecord] = field(default_factory=list)
-    email_status: dict[str, str] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-    degraded: list[str] = field(default_factory=list)
+    @property
+    def counts(self) -> dict[str, int]: ...
+    @property
+    def degraded(self) -> list[str]: ...
+
+
+class LlmOutcome(StageOutcome, Protocol):
+    @property
+    def facts(self) -> CompanyFacts | None: ...  # None: nothing merged, keep the crawled facts
+
+
+class ContactsOutcome(StageOutcome, Protocol):
+    @property
+    def contacts(self) -> list[ContactRecord]: ...
+    @property
+    def email_status(self) -> dict[str, str]: ...
 
 
 class LlmStage(Protocol):
-    def __call__(self, company: Company, facts: CompanyFacts) -> Awaitable[StageOutcome]: ...
+    def __call__(self, company: Company, facts: CompanyFacts) -> Awaitable[LlmOutcome]: ...
 
 
 class ContactsStage(Protocol):
-    def __call__(self, company: Company, domain: str, facts: CompanyFacts) -> Awaitable[StageOutcome]: ...
+    def __call__(self, company: Company, domain: str, facts: CompanyFacts) -> Awaitable[ContactsOutcome]: ...
 
 
 @dataclass
@@ -237,13 +247,13 @@ async def _run_stages(deps: PipelineDeps, company: Company, result: EnrichmentRe
 
     if deps.llm_stage is not None:
         t = time.monotonic()
-        outcome = await deps.llm_stage(company, facts)
-        if outcome.facts is not None:
-            result.facts = facts = outcome.facts
-        result.degraded.extend(outcome.degraded)
-        counts = dict(outcome.counts)
+        extracted = await deps.llm_stage(company, facts)
+        if extracted.facts is not None:
+            result.facts = facts = extracted.facts
+        result.degraded.extend(extracted.degraded)
+        counts = dict(extracted.counts)
         bound.info("chunks", chunks=counts.pop("llm_chunks", 0), corpus_chars=len(facts.text))
-        bound.info("llm_extract", **counts, degraded=outcome.degraded,
+        bound.info("llm_extract", **counts, degraded=extracted.degraded,
                    duration_ms=int((time.monotonic() - t) * 1000))
     else:
         bound.info("chunks", chunks=0, corpus_chars=len(facts.text))

@@ -46,7 +46,7 @@ from acra_enrich.registry.acra_columns import (
     REQUIRED_COLUMNS,
     canonical_name,
 )
-from acra_enrich.sqlfiles import load_queries
+from acra_enrich.sqlfiles import fetch_one, load_queries
 
 _Q = load_queries("acra_enrich.registry.sql", "acra_ingest.sql")
 
@@ -376,7 +376,7 @@ def _load(
         layout = _layout(path, _read_header(path, stream))
         report.ignored_columns = list(layout.ignored)
         conn.execute(_Q["lock_staging_for_load"])
-        direct = direct and not layout.ignored and conn.execute(_Q["staging_is_empty"]).fetchone()[0]
+        direct = direct and not layout.ignored and fetch_one(conn, _Q["staging_is_empty"])[0]
         if direct:
             conn.execute(_Q["drop_staging_indexes"])
             target = sql.Identifier("staging_acra_companies")
@@ -410,8 +410,8 @@ def _load(
                         progress(underlying.tell())
             spool.seek(0)
             with conn.cursor().copy("COPY acra_reject (line_no, reason, raw_text) FROM STDIN (FORMAT csv)") as copy:
-                while chunk := spool.read(CHUNK_BYTES):
-                    copy.write(chunk)
+                while block := spool.read(CHUNK_BYTES):
+                    copy.write(block)
 
         if direct:
             conn.execute(_Q["restore_staging_indexes"])
@@ -421,7 +421,7 @@ def _load(
             if superseded > 0:
                 report.rejected += superseded
                 report.reject_reasons["duplicate UEN in file"] += superseded
-            inserted, updated = conn.execute(_merge_statement(layout.present), {"source_file": source_file}).fetchone()
+            inserted, updated = fetch_one(conn, _merge_statement(layout.present), {"source_file": source_file})
         conn.execute(_Q["clear_file_rejects"], {"source_file": source_file})
         conn.execute(_Q["save_file_rejects"], {"source_file": source_file})
     report.inserted, report.updated = int(inserted), int(updated)

@@ -14,7 +14,7 @@ from typing import Callable
 
 import psycopg
 
-from acra_enrich.sqlfiles import load_queries
+from acra_enrich.sqlfiles import fetch_one, load_queries
 
 _Q = load_queries("acra_enrich.registry.sql", "companies.sql")
 CHUNK_IDS = 50_000
@@ -53,7 +53,7 @@ def sync_companies(
     """Upsert every staging row (or those changed since `since`) into companies."""
     started = time.monotonic()
     report = SyncReport()
-    before_first, last = conn.execute(_Q["staging_id_bounds"], {"since": since}).fetchone()
+    before_first, last = fetch_one(conn, _Q["staging_id_bounds"], {"since": since})
     conn.commit()
     after = before_first
     while after < last:
@@ -61,7 +61,7 @@ def sync_companies(
         params = {"after_id": after, "upto_id": upto, "uen": None, "since": since}
         with conn.transaction():
             report.adopted += conn.execute(_Q["adopt_companies_without_uen"], params).rowcount
-            inserted, updated, seen = conn.execute(_Q["upsert_companies"], params).fetchone()
+            inserted, updated, seen = fetch_one(conn, _Q["upsert_companies"], params)
         report.inserted += inserted
         report.updated += updated
         report.seen += seen

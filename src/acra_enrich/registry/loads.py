@@ -8,7 +8,7 @@ from typing import Iterator
 
 import psycopg
 
-from acra_enrich.sqlfiles import load_queries
+from acra_enrich.sqlfiles import fetch_one, load_queries
 
 _Q = load_queries("acra_enrich.registry.sql", "acra_ingest.sql")
 
@@ -36,7 +36,7 @@ class LoadRecord:
 def record_load(conn: psycopg.Connection, kind: str, source_file: str | None) -> Iterator[LoadRecord]:
     """Record a load as running now (committed at once) and as done or failed at the end."""
     conn.commit()
-    load_id = conn.execute(_Q["start_load"], {"kind": kind, "source_file": source_file}).fetchone()[0]
+    load_id = fetch_one(conn, _Q["start_load"], {"kind": kind, "source_file": source_file})[0]
     conn.commit()
     record = LoadRecord(conn, load_id)
     try:

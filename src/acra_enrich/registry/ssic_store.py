@@ -7,7 +7,7 @@ from typing import Iterable
 import psycopg
 
 from acra_enrich.registry.ssic import SsicEntry, bundled_reference
-from acra_enrich.sqlfiles import load_queries
+from acra_enrich.sqlfiles import fetch_one, load_queries
 
 _Q = load_queries("acra_enrich.registry.sql", "ssic.sql")
 BUNDLED_SOURCE = "bundled SSIC 2020 reference"
@@ -22,12 +22,12 @@ def save_ssic_entries(conn: psycopg.Connection, entries: Iterable[SsicEntry], *,
         with conn.cursor().copy("COPY ssic_load (code, title, level, parent_code, section) FROM STDIN") as copy:
             for e in latest.values():
                 copy.write_row((e.code, e.title, e.level, e.parent_code, e.section))
-        inserted, updated = conn.execute(_Q["merge_ssic"], {"source": source}).fetchone()
+        inserted, updated = fetch_one(conn, _Q["merge_ssic"], {"source": source})
     return int(inserted), int(updated)
 
 
 def ensure_bundled_ssic(conn: psycopg.Connection) -> None:
     """Load the bundled reference into an empty ssic_ref, so a fresh database can normalise codes."""
-    if conn.execute(_Q["ssic_ref_is_empty"]).fetchone()[0]:
+    if fetch_one(conn, _Q["ssic_ref_is_empty"])[0]:
         save_ssic_entries(conn, bundled_reference(), source=BUNDLED_SOURCE)
     conn.commit()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
@@ -22,6 +22,10 @@ from acra_enrich.config import get_settings
 from acra_enrich.resolve.plan import WritePlan
 from acra_enrich.resolve.queue import DEFAULT_LEASE_S
 
+if TYPE_CHECKING:
+    # Click hands parse_args its base Context, not typer.Context; typer vendors click and
+    # names that class only in its private `_click` package.
+    from typer._click import Context as ClickContext
 
 DEFAULT_COMMAND = "names"
 
@@ -29,7 +33,7 @@ DEFAULT_COMMAND = "names"
 class _NamesByDefault(TyperGroup):
     """Route `resolve X ...` to `resolve names X ...` unless X is a subcommand or --help."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)

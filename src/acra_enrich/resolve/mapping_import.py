@@ -21,7 +21,7 @@ from acra_enrich.errors import InputFileError
 from acra_enrich.resolve.csvfiles import ProgressCallback, open_csv
 from acra_enrich.resolve.models import DEFAULT_PRIORITY, MATCH_TYPES, TEMP_SOURCE, alias_key
 from acra_enrich.resolve.plan import WritePlan
-from acra_enrich.sqlfiles import load_queries
+from acra_enrich.sqlfiles import fetch_one, load_queries
 
 _Q = load_queries("acra_enrich.resolve.sql", "mappings.sql")
 REQUIRED = ("alias", "match_type", "company_id")
@@ -110,7 +110,7 @@ def import_mappings(
                     if progress and report.rows_read % 5000 == 0:
                         progress(csv_in.position)
             if plan is None:
-                report.inserted, report.updated, report.distinct_keys = conn.execute(_Q["import_merge"]).fetchone()  # type: ignore[misc]
+                report.inserted, report.updated, report.distinct_keys = fetch_one(conn, _Q["import_merge"])
             else:
                 _plan_import(conn, plan, report)
     if progress:
@@ -119,7 +119,7 @@ def import_mappings(
 
 
 def _plan_import(conn: psycopg.Connection, plan: WritePlan, report: ImportReport) -> None:
-    report.distinct_keys = conn.execute(_Q["import_distinct_keys"]).fetchone()[0]  # type: ignore[index]
+    report.distinct_keys = fetch_one(conn, _Q["import_distinct_keys"])[0]
     with conn.cursor(name="mapping_import_plan") as cur:
         cur.itersize = 5000
         cur.execute(_Q["import_classify"])

@@ -7,7 +7,7 @@ of mentions in bulk); writes are upserts keyed on (match_type, alias).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import psycopg
 
@@ -20,10 +20,10 @@ _Q = load_queries("acra_enrich.resolve.sql", "mappings.sql")
 _TYPE_ORDER = list(MATCH_TYPES)
 
 
-def _hit(row: Sequence[object]) -> MappingHit:
+def _hit(row: Sequence[Any]) -> MappingHit:
     match_type, alias, company_id, source, priority, confidence = row
-    return MappingHit(str(match_type), str(alias), str(company_id), str(source), int(priority),  # type: ignore[arg-type]
-                      None if confidence is None else float(confidence))  # type: ignore[arg-type]
+    return MappingHit(str(match_type), str(alias), str(company_id), str(source), int(priority),
+                      None if confidence is None else float(confidence))
 
 
 def _dedupe(entries: Sequence[MappingEntry]) -> list[MappingEntry]:

@@ -100,9 +100,9 @@ def _strip_suffix_once(name: str) -> str:
     for suffix in _ENGLISH_SUFFIXES:
         if tuple(tokens[-len(suffix):]) == suffix:
             return " ".join(tokens[: -len(suffix)]) if len(tokens) > len(suffix) else name
-    for suffix in _CHINESE_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)].rstrip() if len(name) > len(suffix) else name
+    for ending in _CHINESE_SUFFIXES:
+        if name.endswith(ending):
+            return name[: -len(ending)].rstrip() if len(name) > len(ending) else name
     cleaned = _SPACES.sub(" ", _cleanco_basename(name)).strip()
     return cleaned if cleaned else name
 

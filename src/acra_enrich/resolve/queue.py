@@ -194,6 +194,8 @@ class LookupQueue:
     # --- observation ------------------------------------------------------------
 
     def status(self, *, top_errors: int = 10) -> QueueStatus:
-        counts = run(self.conn, _Q["status_counts"])[0]
+        pending, ready, processing, expired_leases, done, failed, oldest_pending, next_retry_at = run(
+            self.conn, _Q["status_counts"])[0]
         errors = run(self.conn, _Q["top_errors"], {"limit": top_errors})
-        return QueueStatus(*counts, top_errors=[(str(e), int(n)) for e, n in errors])  # type: ignore[arg-type]
+        return QueueStatus(pending, ready, processing, expired_leases, done, failed, oldest_pending, next_retry_at,
+                           top_errors=[(str(e), int(n)) for e, n in errors])

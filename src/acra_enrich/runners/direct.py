@@ -40,7 +40,7 @@ from acra_enrich.registry.company_sync import upsert_company
 from acra_enrich.runners.alerts import FailureSpikeMonitor, Spike
 from acra_enrich.runners.metrics import DirectMetrics
 from acra_enrich.runners.watermark import Watermark
-from acra_enrich.sqlfiles import load_queries
+from acra_enrich.sqlfiles import fetch_one, load_queries
 from acra_enrich.vendors import SlackClient, make_vendor_web_client
 
 _Q = load_queries("acra_enrich.runners.sql", "direct.sql")
@@ -190,7 +190,7 @@ async def run_direct(settings: Settings, params: DirectParams, *, observer: Obse
     `stop`, when given, is an extra way to ask for a graceful stop (tests, embedding)."""
     control = connect(settings, autocommit=True)
     try:
-        if not _one(control, _Q["try_runner_lock"])[0]:
+        if not fetch_one(control, _Q["try_runner_lock"])[0]:
             raise RunnerBusy("another `acra-enrich run direct` is running on this database; "
                              "stop it first (SIGTERM) or wait for it to finish")
         start_after = _start_after(control, params)
@@ -203,14 +203,6 @@ async def run_direct(settings: Settings, params: DirectParams, *, observer: Obse
         raise DatabaseUnavailable(f"lost the database: {exc}") from None
     finally:
         control.close()
-
-
-def _one(conn: psycopg.Connection, query: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:
-    """The single row an aggregate or RETURNING query always yields."""
-    row = conn.execute(query, params).fetchone()
-    if row is None:
-        raise RuntimeError(f"query returned no row: {query.splitlines()[0]}")
-    return row
 
 
 def _start_after(conn: psycopg.Connection, params: DirectParams) -> int:
@@ -267,7 +259,7 @@ class _Sweep:
                                   f"cannot serve /metrics there ({exc})") from None
         if not params.dry_run:
             try:
-                (run_id,) = _one(control, _Q["start_run"], {"params": Jsonb(self._params_json())})
+                (run_id,) = fetch_one(control, _Q["start_run"], {"params": Jsonb(self._params_json())})
             except BaseException:
                 self.metrics.close()
                 raise
@@ -351,7 +343,7 @@ class _Sweep:
         sweep runs is either in a later page or beyond the marker, never passed over."""
         assert self.pool is not None
         with self.pool.connection() as conn, conn.transaction():
-            top = _one(conn, _Q["top_id"])[0] or 0
+            top = fetch_one(conn, _Q["top_id"])[0] or 0
             with conn.cursor(name="acra_direct_page") as cur:
                 cur.execute(_Q["eligible_page"], {**self._query_params(after_id), "upto_id": top,
                                                   "page_size": self.page_size})
@@ -361,11 +353,11 @@ class _Sweep:
     def _live_in_range(self, after_id: int, upto_id: int) -> int:
         assert self.pool is not None
         with self.pool.connection() as conn:
-            return int(_one(conn, _Q["live_in_range"], {**self._query_params(after_id), "upto_id": upto_id})[0])
+            return int(fetch_one(conn, _Q["live_in_range"], {**self._query_params(after_id), "upto_id": upto_id})[0])
 
     def _count_total(self, conn: psycopg.Connection) -> int:
         limit = self.params.batch_limit or 2**62
-        return int(_one(conn, _Q["count_eligible"], {**self._query_params(self.watermark.marker), "limit": limit})[0])
+        return int(fetch_one(conn, _Q["count_eligible"], {**self._query_params(self.watermark.marker), "limit": limit})[0])
 
     def _going(self) -> bool:
         return self.ending is None and not self.stop.requested.is_set()
@@ -444,14 +436,14 @@ class _Sweep:
             conn.commit()
             if company_id is None:
                 return "no longer in staging"
-            if not p.force and _one(conn, _Q["recently_enriched"], {
+            if not p.force and fetch_one(conn, _Q["recently_enriched"], {
                     "company_id": company_id, "any_history": p.skip_if_any_history,
                     "recheck_days": p.recheck_days})[0]:
                 return "enriched meanwhile by another process"
             conn.commit()
             if p.daily_cap and not try_spend(conn, DAILY_CAP_COUNTER, 1, p.daily_cap, "day"):
                 return DAILY_CAP_REACHED
-            return Company(*_one(conn, _Q["company_for_pipeline"], {"company_id": company_id}))
+            return Company(*fetch_one(conn, _Q["company_for_pipeline"], {"company_id": company_id}))
 
     async def _acquire_slot(self) -> bool:
         if not self.slots.locked():  # a free slot: no need to race it against a stop request

@@ -173,8 +173,9 @@ class SandboxServer:
                     log.info("sandbox vendor %s is not available; %s will answer 502", name, host)
                     continue
                 # the server owns the state its control API steers
-                extra: dict[str, Any] = {"ddg": {"rate_limit": self.ddg_limit},
-                                         "slack": {"inbox": self.slack}}.get(name, {})
+                extras: dict[str, dict[str, Any]] = {"ddg": {"rate_limit": self.ddg_limit},
+                                                     "slack": {"inbox": self.slack}}
+                extra = extras.get(name, {})
                 built[name] = module.make_handler(self.world, self.faults, **extra)
             handlers[host] = built[name]
         return handlers
@@ -362,7 +363,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:

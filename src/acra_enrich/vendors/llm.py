@@ -118,7 +118,8 @@ class LlmClient(VendorClient):
         model = str(body.get("model") or self.model)
         choices = body.get("choices")
         choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        found = choice.get("message")
+        message = found if isinstance(found, dict) else {}
         if message.get("refusal"):
             return LlmResult(ERROR, "the model refused to answer", result.status, usage=usage, model=model)
         if choice.get("finish_reason") == "length":

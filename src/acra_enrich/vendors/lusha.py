@@ -44,7 +44,8 @@ def _parse_person(data: dict[str, Any]) -> LushaPerson:
                    if isinstance(e, dict) and _str(e.get("email")))
     phones = tuple(p["number"] for p in data.get("phoneNumbers") or []
                    if isinstance(p, dict) and _str(p.get("number")) and not p.get("doNotCall"))
-    social = data.get("socialLinks") if isinstance(data.get("socialLinks"), dict) else {}
+    links = data.get("socialLinks")
+    social = links if isinstance(links, dict) else {}
     return LushaPerson(
         full_name=_str(data.get("fullName")), first_name=_str(data.get("firstName")),
         last_name=_str(data.get("lastName")), title=_str(data.get("jobTitle")),

@@ -86,7 +86,8 @@ class _Reader:
         m = _EMPLOYEES.search(text)
         self.employees = int(m.group(1).replace(",", "")) if m else None
         m = _ADDRESS.search(text)
-        self.address, self.postal = (m.group(1).strip(), m.group(2)) if m else (None, None)
+        self.address: str | None = m.group(1).strip() if m else None
+        self.postal: str | None = m.group(2) if m else None
         m = _JOBS.search(text)
         self.jobs = int(m.group(1)) if m else None
         paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text)
