@@ -157,10 +157,13 @@ def load_registry(dsn: str, companies: int, seed: int) -> list[Company]:
             write_acra_csv(handle, rows=registry_rows(companies), seed=seed)
         load_acra_file(conn, path)
         sync_companies(conn)
+        # Registry order (staging id), not company_id: sync assigns ids in no fixed order, and
+        # every level must enrich the same companies.
         rows = conn.execute(
-            "SELECT company_id, name, uen, website_domain FROM companies"
-            " WHERE coalesce(btrim(status), '') = '' OR NOT lower(btrim(status)) LIKE ANY (%s)"
-            " ORDER BY company_id LIMIT %s", (patterns, companies))
+            "SELECT c.company_id, c.name, c.uen, c.website_domain FROM companies c"
+            " JOIN staging_acra_companies s ON s.uen = c.uen"
+            " WHERE coalesce(btrim(c.status), '') = '' OR NOT lower(btrim(c.status)) LIKE ANY (%s)"
+            " ORDER BY s.id LIMIT %s", (patterns, companies))
         found = [Company(*row) for row in rows]
         conn.commit()
     if len(found) < companies:
