@@ -692,3 +692,16 @@ def test_a_busy_metrics_port_is_a_configuration_error_before_any_run_row(
         with pytest.raises(ConfigError, match="METRICS_PORT"):
             run(batch_limit=1)
     assert staged.execute("SELECT count(*) FROM enrichment_runs").fetchone()[0] == 0
+
+
+def test_db_status_shows_the_latest_runs_and_the_resume_marker(staged: psycopg.Connection) -> None:
+    from acra_enrich.db import schema_state
+    from acra_enrich.db.status import database_status
+
+    summary = run(batch_limit=2)
+    status = database_status(staged, schema_state(staged))
+    latest = status["recent_runs"][0]
+    assert (latest["run_id"], latest["kind"], latest["status"], latest["processed"]) == (
+        summary.run_id, "direct", "done", 2)
+    assert latest["stop_reason"] == "batch limit of 2 reached"
+    assert [(m["key"], m["last_id"]) for m in status["progress_markers"]] == [(direct.MARKER_KEY, summary.marker)]

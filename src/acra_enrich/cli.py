@@ -77,7 +77,8 @@ def db_upgrade() -> None:
 
 @db_app.command("status")
 def db_status(as_json: bool = typer.Option(False, "--json", help="print the status as JSON")) -> None:
-    """Show which database is used, its schema revision and what it holds."""
+    """Show which database is used, its schema revision, what it holds, the latest loads and
+    enrichment runs, and where resumable sweeps will continue."""
     from acra_enrich.db import connect, database_dsn, describe_dsn, schema_state
     from acra_enrich.db.status import database_status
 
@@ -106,6 +107,15 @@ def db_status(as_json: bool = typer.Option(False, "--json", help="print the stat
             f"read {load['rows_read']:,} inserted {load['inserted']:,} updated {load['updated']:,} "
             f"unchanged {load['unchanged']:,} rejected {load['rejected']:,}"
         )
+    for run in status["recent_runs"]:
+        ended = f"ended {run['ended_at']:%Y-%m-%d %H:%M}" if run["ended_at"] else "no end recorded"
+        out.print(
+            f"run #{run['run_id']} {run['kind']} {run['status']} (started {run['started_at']:%Y-%m-%d %H:%M}, {ended}): "
+            f"processed {run['processed']:,} skipped {run['skipped']:,} failed {run['failed']:,}"
+            + (f" - {run['stop_reason']}" if run["stop_reason"] else ""), highlight=False, markup=False)
+    for marker in status["progress_markers"]:
+        out.print(f"resume marker {marker['key']}: after staging id {marker['last_id']:,} "
+                  f"(saved {marker['updated_at']:%Y-%m-%d %H:%M})", highlight=False)
 
 
 @db_app.command("stop")

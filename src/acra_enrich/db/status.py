@@ -27,6 +27,8 @@ def database_status(conn: psycopg.Connection, state: SchemaState) -> dict[str, A
         "schema_up_to_date": state.up_to_date,
         "tables": {},
         "recent_loads": [],
+        "recent_runs": [],
+        "progress_markers": [],
     }
     if state.current is not None:
         status["tables"] = {
@@ -35,4 +37,6 @@ def database_status(conn: psycopg.Connection, state: SchemaState) -> dict[str, A
         }
         with conn.cursor(row_factory=dict_row) as cur:
             status["recent_loads"] = cur.execute(_Q["recent_loads"]).fetchall()
+            status["recent_runs"] = cur.execute(_Q["recent_runs"]).fetchall()
+            status["progress_markers"] = cur.execute(_Q["progress_markers"]).fetchall()
     return status

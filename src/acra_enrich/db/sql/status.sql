@@ -12,3 +12,12 @@ ORDER BY c.relname
 -- name: recent_loads
 SELECT load_id, kind, source_file, status, rows_read, inserted, updated, unchanged, rejected, started_at, ended_at
 FROM registry_loads ORDER BY load_id DESC LIMIT 5
+
+-- name: recent_runs
+-- The owner's view (no tenant context): every tenant's runs and the direct sweeps.
+SELECT run_id, kind, tenant_id, status, started_at, ended_at, processed, skipped, failed,
+       summary ->> 'stop_reason' AS stop_reason
+FROM enrichment_runs ORDER BY run_id DESC LIMIT 5
+
+-- name: progress_markers
+SELECT key, last_id, updated_at FROM service_progress ORDER BY key
