@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
 
@@ -87,11 +88,8 @@ def enrich_sample(out: Console) -> None:
         log_path = configure_logging(settings, stderr=False)
         params = DirectParams.from_settings(settings, batch_limit=DEMO_BATCH, concurrency=DEMO_CONCURRENCY)
         bar = ProgressBar(out) if out.is_terminal else None
-        if bar is not None:
-            with bar:
-                summary = asyncio.run(run_direct(settings, params, observer=bar))
-        else:
-            summary = asyncio.run(run_direct(settings, params))
+        with bar or nullcontext():
+            summary = asyncio.run(run_direct(settings, params, observer=bar))
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items()))
     out.print(f"   run {summary.run_id}: {summary.status} ({summary.stop_reason}); processed {summary.processed}"
               f" ({outcomes}), failed {summary.failed}, skipped {summary.skipped}, "

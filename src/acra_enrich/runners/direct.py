@@ -25,6 +25,7 @@ from typing import Any, Callable, NamedTuple, Protocol
 
 import psycopg
 import structlog
+from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -44,6 +45,10 @@ from acra_enrich.sqlfiles import fetch_one, load_queries
 from acra_enrich.vendors import SlackClient, make_vendor_web_client
 
 _Q = load_queries("acra_enrich.runners.sql", "direct.sql")
+_COMPANY_Q = load_queries("acra_enrich.enrich.sql", "persist.sql")  # the pipeline's Company record
+# The progress bar's ETA counts exactly what the pages will return: the page query itself,
+# counted, so the selection and skip policy are written once.
+_COUNT_ELIGIBLE = sql.SQL("SELECT count(*) FROM (\n{}\n) AS eligible").format(sql.SQL(_Q["eligible_page"]))
 MARKER_KEY = "acra_direct"
 DAILY_CAP_COUNTER = "acra_direct"  # vendor_usage row counting companies per Asia/Singapore day
 DAILY_CAP_REACHED = "daily cap reached"
@@ -356,8 +361,9 @@ class _Sweep:
             return int(fetch_one(conn, _Q["live_in_range"], {**self._query_params(after_id), "upto_id": upto_id})[0])
 
     def _count_total(self, conn: psycopg.Connection) -> int:
-        limit = self.params.batch_limit or 2**62
-        return int(fetch_one(conn, _Q["count_eligible"], {**self._query_params(self.watermark.marker), "limit": limit})[0])
+        top = fetch_one(conn, _Q["top_id"])[0] or 0
+        return int(fetch_one(conn, _COUNT_ELIGIBLE, {**self._query_params(self.watermark.marker), "upto_id": top,
+                                                     "page_size": self.params.batch_limit or 2**62})[0])
 
     def _going(self) -> bool:
         return self.ending is None and not self.stop.requested.is_set()
@@ -443,7 +449,7 @@ class _Sweep:
             conn.commit()
             if p.daily_cap and not try_spend(conn, DAILY_CAP_COUNTER, 1, p.daily_cap, "day"):
                 return DAILY_CAP_REACHED
-            return Company(*fetch_one(conn, _Q["company_for_pipeline"], {"company_id": company_id}))
+            return Company(*fetch_one(conn, _COMPANY_Q["company_by_uen"], {"key": row.uen.strip().upper()}))
 
     async def _acquire_slot(self) -> bool:
         if not self.slots.locked():  # a free slot: no need to race it against a stop request

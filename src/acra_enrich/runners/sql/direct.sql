@@ -33,24 +33,6 @@ WHERE s.id > %(after_id)s AND s.id <= %(upto_id)s
   AND (coalesce(btrim(s.entity_status_description), '') = ''
        OR NOT lower(btrim(s.entity_status_description)) LIKE ANY (%(excluded)s))
 
--- name: count_eligible
--- For the progress bar's ETA only (a terminal is attached).
-SELECT count(*) FROM (
-    SELECT 1
-    FROM staging_acra_companies s
-    WHERE s.id > %(after_id)s
-      AND (coalesce(btrim(s.entity_status_description), '') = ''
-           OR NOT lower(btrim(s.entity_status_description)) LIKE ANY (%(excluded)s))
-      AND NOT EXISTS (
-            SELECT 1
-            FROM companies c
-            JOIN company_enrichment_runs h ON h.company_id = c.company_id
-            WHERE NOT %(force)s
-              AND c.uen = s.uen
-              AND (%(any_history)s OR h.updated_at > now() - make_interval(days => %(recheck_days)s)))
-    LIMIT %(limit)s
-) eligible
-
 -- name: recently_enriched
 -- The skip policy again, just before a company is enriched: another process may have
 -- enriched it since the page was read.
@@ -58,9 +40,6 @@ SELECT EXISTS (
     SELECT 1 FROM company_enrichment_runs h
     WHERE h.company_id = %(company_id)s
       AND (%(any_history)s OR h.updated_at > now() - make_interval(days => %(recheck_days)s)))
-
--- name: company_for_pipeline
-SELECT company_id, name, uen, website_domain FROM companies WHERE company_id = %(company_id)s
 
 -- name: staging_id_of_uen
 SELECT id FROM staging_acra_companies WHERE uen = %(uen)s
