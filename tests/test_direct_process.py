@@ -16,8 +16,8 @@ from typing import Any, Callable, Iterator
 
 import psycopg
 import pytest
+from direct_helpers import eligible
 
-from acra_enrich.config import load_settings
 from acra_enrich.registry.acra_ingest import load_acra_file
 from acra_enrich.registry.sample import write_acra_csv
 from acra_enrich.sandbox.testing import SandboxHandle, running_sandbox
@@ -114,11 +114,8 @@ def _wait_for_history(conn: psycopg.Connection, cli: Cli, at_least: int) -> None
 
 
 def _eligible(conn: psycopg.Connection) -> dict[str, int]:
-    """Live staging rows, UEN -> staging id, by the configured exclusion prefixes (no status = live)."""
-    excluded = tuple(s.lower() for s in load_settings().excluded_statuses)
-    rows = conn.execute("SELECT id, uen, entity_status_description FROM staging_acra_companies").fetchall()
-    return {uen: row_id for row_id, uen, status in rows
-            if not (status or "").strip().lower().startswith(excluded)}
+    """Live staging rows, UEN -> staging id."""
+    return {row.uen: row.id for row in eligible(conn)}
 
 
 def _history(conn: psycopg.Connection) -> list[tuple[str, int]]:

@@ -15,11 +15,12 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import psycopg
 import pytest
 import structlog
+from direct_helpers import StagingRow, eligible, is_live, staging
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
 
@@ -41,12 +42,6 @@ PAGE_ROWS = 5
 # Stages the runner does not govern (LLM refinement, contact vendors): without their keys
 # each company costs fewer sandbox calls and the module stays fast.
 UNUSED_VENDOR_KEYS = ("OPENAI_API_KEY", "APIFY_TOKEN", "LUSHA_API_KEY", "ZEROBOUNCE_API_KEY")
-
-
-class StagingRow(NamedTuple):
-    id: int
-    uen: str
-    status: str | None
 
 
 @dataclass
@@ -127,22 +122,6 @@ def run(*, observer: Any = None, stop: asyncio.Event | None = None, **flags: Any
     settings = load_settings()
     return asyncio.run(run_direct(settings, DirectParams.from_settings(settings, **flags),
                                   observer=observer, stop=stop))
-
-
-def staging(conn: psycopg.Connection) -> list[StagingRow]:
-    return [StagingRow(*r) for r in conn.execute(
-        "SELECT id, uen, entity_status_description FROM staging_acra_companies ORDER BY id")]
-
-
-def is_live(status: str | None, excluded: list[str]) -> bool:
-    text = (status or "").strip().lower()
-    return not text or not any(text.startswith(e.lower()) for e in excluded)
-
-
-def eligible(conn: psycopg.Connection, after_id: int = 0) -> list[StagingRow]:
-    """Live staging rows above `after_id` under the configured exclusion list."""
-    excluded = load_settings().excluded_statuses
-    return [r for r in staging(conn) if r.id > after_id and is_live(r.status, excluded)]
 
 
 def history(conn: psycopg.Connection, run_id: int | None = None) -> Counter[str]:
