@@ -77,8 +77,8 @@ from acra_enrich.config import Settings, load_settings, reset_settings_cache
 from acra_enrich.db import make_pool
 from acra_enrich.db.connection import describe_dsn
 from acra_enrich.enrich.deps import open_pipeline
-from acra_enrich.enrich.extract import extract_page
-from acra_enrich.enrich.find_domain import Company
+from acra_enrich.enrich.extract.page import extract_page
+from acra_enrich.enrich.discover.find_domain import Company
 from acra_enrich.enrich.pipeline import EnrichmentResult, enrich_company
 from acra_enrich.logs import configure_logging
 from acra_enrich.registry.acra_ingest import load_acra_file

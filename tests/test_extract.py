@@ -9,11 +9,11 @@ import time
 import pytest
 from stdnum.sg import uen as sg_uen
 
-from acra_enrich.enrich import about, hardcap
-from acra_enrich.enrich.address import address_from_text
-from acra_enrich.enrich.careers import employees_hint, open_jobs_from_text
-from acra_enrich.enrich.emails import clean_email, decode_cfemail
-from acra_enrich.enrich.extract import (
+from acra_enrich.enrich.extract import about, hardcap
+from acra_enrich.enrich.extract.address import address_from_text
+from acra_enrich.enrich.extract.careers import employees_hint, open_jobs_from_text
+from acra_enrich.enrich.extract.emails import clean_email, decode_cfemail
+from acra_enrich.enrich.extract.page import (
     Address,
     PageFacts,
     Sourced,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from acra_enrich.config import Settings, load_settings
-from acra_enrich.enrich.find_domain import Candidate, Company, DomainDecision, find_domain, guess_domains
-from acra_enrich.enrich.homepages import HomepageCache
+from acra_enrich.enrich.discover.find_domain import Candidate, Company, DomainDecision, find_domain, guess_domains
+from acra_enrich.enrich.discover.homepages import HomepageCache
 from acra_enrich.sandbox.testing import SandboxHandle, running_sandbox
 from acra_enrich.sandbox.world import SandboxCompany
 from acra_enrich.web import make_web_client

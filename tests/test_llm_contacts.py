@@ -15,11 +15,11 @@ import psycopg
 import pytest
 
 from acra_enrich.config import Settings, load_settings
-from acra_enrich.enrich.contacts import ContactsResult, VerificationCache, find_contacts, verify_emails
-from acra_enrich.enrich.extract import extract_page, merge_facts, nav_links
+from acra_enrich.enrich.contacts.stage import ContactsResult, VerificationCache, find_contacts, verify_emails
+from acra_enrich.enrich.extract.page import extract_page, merge_facts, nav_links
 from acra_enrich.enrich.facts import CompanyFacts, Sourced
-from acra_enrich.enrich.llm_extract import chunk_corpus, corpus_sections, llm_extract
-from acra_enrich.enrich.phones import to_e164
+from acra_enrich.enrich.refine.llm import chunk_corpus, corpus_sections, llm_extract
+from acra_enrich.enrich.extract.phones import to_e164
 from acra_enrich.sandbox.testing import SandboxHandle
 from acra_enrich.sandbox.vendors.zerobounce import verdict
 from acra_enrich.sandbox.world import SandboxCompany

@@ -10,9 +10,9 @@ from typing import AsyncIterator
 from psycopg_pool import ConnectionPool
 
 from acra_enrich.config import Settings
-from acra_enrich.enrich.contacts import ContactsStage, VerificationCache
-from acra_enrich.enrich.homepages import HomepageCache
-from acra_enrich.enrich.llm_extract import LlmExtractStage
+from acra_enrich.enrich.contacts.stage import ContactsStage, VerificationCache
+from acra_enrich.enrich.discover.homepages import HomepageCache
+from acra_enrich.enrich.refine.llm import LlmExtractStage
 from acra_enrich.enrich.pipeline import PipelineDeps
 from acra_enrich.vendors import build_vendors, make_vendor_web_client
 from acra_enrich.web import make_web_client

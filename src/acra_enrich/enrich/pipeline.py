@@ -19,12 +19,12 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from acra_enrich.config import Settings
-from acra_enrich.enrich.crawl import PageFailure, crawl_site
-from acra_enrich.enrich.extract import merge_facts
+from acra_enrich.enrich.crawl.crawler import PageFailure, crawl_site
+from acra_enrich.enrich.extract.page import merge_facts
 from acra_enrich.enrich.facts import CompanyFacts
-from acra_enrich.enrich.find_domain import Company, DomainDecision, Reader, Searcher, find_domain, search_query
-from acra_enrich.enrich.homepages import HomepageCache
-from acra_enrich.enrich.persist import ContactRecord, PersistInput, persist
+from acra_enrich.enrich.discover.find_domain import Company, DomainDecision, Reader, Searcher, find_domain, search_query
+from acra_enrich.enrich.discover.homepages import HomepageCache
+from acra_enrich.enrich.persist.store import ContactRecord, PersistInput, persist
 from acra_enrich.sqlfiles import load_queries
 from acra_enrich.web import WebClient
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from acra_enrich.config import Settings
 from acra_enrich.db import connect, make_pool
 from acra_enrich.enrich.deps import open_pipeline
-from acra_enrich.enrich.find_domain import Company
+from acra_enrich.enrich.discover.find_domain import Company
 from acra_enrich.enrich.pipeline import EnrichmentResult, enrich_company
 from acra_enrich.enrich.sites import registrable_domain
 from acra_enrich.errors import InputFileError

@@ -32,8 +32,8 @@ from psycopg_pool import ConnectionPool
 from acra_enrich.config import Settings
 from acra_enrich.db import connect, make_pool
 from acra_enrich.enrich.deps import open_pipeline
-from acra_enrich.enrich.find_domain import Company
-from acra_enrich.enrich.persist import PersistInput, persist
+from acra_enrich.enrich.discover.find_domain import Company
+from acra_enrich.enrich.persist.store import PersistInput, persist
 from acra_enrich.enrich.pipeline import TRANSIENT_DB_ERRORS, PipelineDeps, enrich_company
 from acra_enrich.errors import ConfigError, DatabaseUnavailable
 from acra_enrich.budget import try_spend

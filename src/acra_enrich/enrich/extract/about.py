@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from acra_enrich.enrich import hardcap
-from acra_enrich.enrich.dom import normalize_space
+from acra_enrich.enrich.extract import hardcap
+from acra_enrich.enrich.extract.dom import normalize_space
 from acra_enrich.enrich.facts import Sourced
 
 ABOUT_MAX_CHARS = 2_000

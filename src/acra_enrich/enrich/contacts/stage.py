@@ -26,9 +26,9 @@ import psycopg
 import structlog
 from psycopg.types.json import Jsonb
 
-from acra_enrich.enrich.emails import clean_email
+from acra_enrich.enrich.extract.emails import clean_email
 from acra_enrich.enrich.facts import CompanyFacts
-from acra_enrich.enrich.persist import ContactRecord
+from acra_enrich.enrich.persist.store import ContactRecord
 from acra_enrich.enrich.sites import host_matches, registrable_domain
 from acra_enrich.errors import DatabaseUnavailable
 from acra_enrich.sqlfiles import load_queries

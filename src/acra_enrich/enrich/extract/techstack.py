@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from acra_enrich.enrich.dom import attr, safe_urljoin
+from acra_enrich.enrich.extract.dom import attr, safe_urljoin
 from acra_enrich.enrich.facts import Sourced
 from acra_enrich.enrich.sites import host_matches
 

@@ -28,10 +28,10 @@ from rapidfuzz import fuzz
 from selectolax.lexbor import LexborHTMLParser
 
 from acra_enrich.config import Settings
-from acra_enrich.enrich.emails import clean_email, extract_emails
+from acra_enrich.enrich.extract.emails import clean_email, extract_emails
 from acra_enrich.enrich.facts import Address, CompanyFacts, Sourced
-from acra_enrich.enrich.links import social_network
-from acra_enrich.enrich.phones import extract_phones, to_e164
+from acra_enrich.enrich.extract.links import social_network
+from acra_enrich.enrich.extract.phones import extract_phones, to_e164
 from acra_enrich.enrich.sites import registrable_domain
 from acra_enrich.vendors.base import BUDGET_EXHAUSTED, DISABLED, OK, RATE_LIMITED, UNAUTHORIZED
 from acra_enrich.vendors.llm import LlmClient

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from acra_enrich.enrich.dom import normalize_space, parse_html, sanitize_html, title_of, visible_text
+from acra_enrich.enrich.extract.dom import normalize_space, parse_html, sanitize_html, title_of, visible_text
 from acra_enrich.enrich.sites import host_matches
 
 _SCAN_CHARS = 300_000

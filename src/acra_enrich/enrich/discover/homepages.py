@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from acra_enrich.enrich.facts import PageFacts
-from acra_enrich.enrich.signals import PageSignals
+from acra_enrich.enrich.extract.signals import PageSignals
 from acra_enrich.web import FetchResult
 from acra_enrich.web.lru import BoundedCache
 

@@ -16,19 +16,19 @@ import structlog
 from selectolax.lexbor import LexborHTMLParser
 from stdnum.sg import uen as sg_uen
 
-from acra_enrich.enrich.about import DEFAULT_TIMEOUT_S, about_text
-from acra_enrich.enrich.address import address_from_text
-from acra_enrich.enrich.careers import employees_hint, jobs_from_list, open_jobs_from_text
-from acra_enrich.enrich.dom import limit_nesting, meta_content, parse_html, sanitize_html, title_of, visible_text
-from acra_enrich.enrich.emails import extract_emails
+from acra_enrich.enrich.extract.about import DEFAULT_TIMEOUT_S, about_text
+from acra_enrich.enrich.extract.address import address_from_text
+from acra_enrich.enrich.extract.careers import employees_hint, jobs_from_list, open_jobs_from_text
+from acra_enrich.enrich.extract.dom import limit_nesting, meta_content, parse_html, sanitize_html, title_of, visible_text
+from acra_enrich.enrich.extract.emails import extract_emails
 from acra_enrich.enrich.facts import Address, CompanyFacts, PageFacts, PageRole, Sourced
-from acra_enrich.enrich.identity import IdentityScore, identity_score
-from acra_enrich.enrich.links import LinkCandidate, ats_links, linkedin_rank, nav_links, rank_nav_links, social_links
-from acra_enrich.enrich.phones import extract_phones
-from acra_enrich.enrich.signals import PageSignals, page_signals
+from acra_enrich.enrich.discover.identity import IdentityScore, identity_score
+from acra_enrich.enrich.extract.links import LinkCandidate, ats_links, linkedin_rank, nav_links, rank_nav_links, social_links
+from acra_enrich.enrich.extract.phones import extract_phones
+from acra_enrich.enrich.extract.signals import PageSignals, page_signals
 from acra_enrich.enrich.sites import host_matches, registrable_domain
-from acra_enrich.enrich.structured import StructuredData, extract_structured
-from acra_enrich.enrich.techstack import detect_tech
+from acra_enrich.enrich.extract.structured import StructuredData, extract_structured
+from acra_enrich.enrich.extract.techstack import detect_tech
 
 __all__ = [
     "Address", "CompanyFacts", "IdentityScore", "LinkCandidate", "PageFacts", "PageSignals", "Sourced",

@@ -11,7 +11,7 @@ from typing import Any
 import extruct
 from selectolax.lexbor import LexborHTMLParser
 
-from acra_enrich.enrich.address import address_from_text, normalize_country
+from acra_enrich.enrich.extract.address import address_from_text, normalize_country
 from acra_enrich.enrich.facts import Address
 
 _SYNTAXES = ["json-ld", "microdata", "opengraph"]

@@ -19,13 +19,13 @@ from typing import Protocol, Sequence
 
 from cleanco import basename
 
-from acra_enrich.enrich.dom import text_as_html
-from acra_enrich.enrich.extract import extract_page
+from acra_enrich.enrich.extract.dom import text_as_html
+from acra_enrich.enrich.extract.page import extract_page
 from acra_enrich.enrich.facts import PageFacts
-from acra_enrich.enrich.homepages import HomepageCache, HomepageView
-from acra_enrich.enrich.identity import IdentityScore, identity_score
-from acra_enrich.enrich.signals import PageSignals, page_signals
-from acra_enrich.enrich.site_blocklist import is_blocked
+from acra_enrich.enrich.discover.homepages import HomepageCache, HomepageView
+from acra_enrich.enrich.discover.identity import IdentityScore, identity_score
+from acra_enrich.enrich.extract.signals import PageSignals, page_signals
+from acra_enrich.enrich.discover.blocklist import is_blocked
 from acra_enrich.enrich.sites import registrable_domain
 from acra_enrich.web import FetchResult, WebClient
 

@@ -16,12 +16,12 @@ import asyncio
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urljoin
 
-from acra_enrich.enrich.extract import extract_page
+from acra_enrich.enrich.extract.page import extract_page
 from acra_enrich.enrich.facts import PageFacts, PageRole
-from acra_enrich.enrich.dom import text_as_html
-from acra_enrich.enrich.find_domain import Reader
-from acra_enrich.enrich.links import LinkCandidate, nav_links
-from acra_enrich.enrich.signals import page_signals
+from acra_enrich.enrich.extract.dom import text_as_html
+from acra_enrich.enrich.discover.find_domain import Reader
+from acra_enrich.enrich.extract.links import LinkCandidate, nav_links
+from acra_enrich.enrich.extract.signals import page_signals
 from acra_enrich.web import ROBOTS_DISALLOWED, FetchResult, WebClient
 
 WANTED_KINDS: tuple[PageRole, ...] = ("about", "contact", "careers")

@@ -32,7 +32,7 @@ from cleanco import basename
 from rapidfuzz import fuzz
 
 from acra_enrich.enrich.facts import PageFacts
-from acra_enrich.enrich.signals import PageSignals
+from acra_enrich.enrich.extract.signals import PageSignals
 from acra_enrich.enrich.sites import registrable_domain
 
 W_NAME = 0.45

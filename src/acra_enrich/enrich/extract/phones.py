@@ -10,7 +10,7 @@ import phonenumbers
 from phonenumbers import Leniency, PhoneNumberFormat, PhoneNumberMatcher
 from selectolax.lexbor import LexborHTMLParser
 
-from acra_enrich.enrich.dom import attr
+from acra_enrich.enrich.extract.dom import attr
 from acra_enrich.enrich.facts import Sourced
 
 DEFAULT_REGION = "SG"

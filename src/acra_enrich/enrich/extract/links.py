@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from acra_enrich.enrich.dom import (
+from acra_enrich.enrich.extract.dom import (
     attr,
     base_url,
     in_navigation,

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 from email_validator import EmailNotValidError, validate_email
 from selectolax.lexbor import LexborHTMLParser
 
-from acra_enrich.enrich.dom import attr
+from acra_enrich.enrich.extract.dom import attr
 from acra_enrich.enrich.facts import Sourced
 from acra_enrich.enrich.sites import host_matches
 

@@ -6,7 +6,7 @@ import re
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from acra_enrich.enrich.dom import attr, in_navigation, normalize_space
+from acra_enrich.enrich.extract.dom import attr, in_navigation, normalize_space
 
 _MAX_TEXT = 200_000
 
