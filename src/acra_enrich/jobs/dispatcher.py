@@ -78,6 +78,7 @@ class DispatchStats:
     released: int = 0
     lost: int = 0  # leases lost to stall recovery: the job is someone else's now
     recovered: int = 0  # stalled jobs of other (dead) workers put back
+    claim_queries: int = 0  # how often it asked for work (an idle dispatcher asks rarely)
 
 
 class Observer(Protocol):
@@ -237,6 +238,7 @@ class Dispatcher:
                 return await cur.fetchall()
 
         rows = await self._db(claim)
+        self.stats.claim_queries += 1
         jobs = [ClaimedJob(job_id=r["job_id"], job_type=r["job_type"], lane=r["lane"], tenant_id=r["tenant_id"],
                            params=r["params"], priority=r["priority"], attempt=r["attempts"],
                            max_attempts=r["max_attempts"], timeout_s=r["timeout_s"], lease_token=r["lease_token"],
