@@ -16,7 +16,9 @@ from acra_enrich.config import env_documentation, get_settings
 from acra_enrich.cli_support import database as _database
 from acra_enrich.cli_support import err, out
 from acra_enrich.cli_support import errors as _errors
+from acra_enrich.jobs.cli import jobs_app
 from acra_enrich.resolve.cli import resolve_app
+from acra_enrich.runners.cli import run_express_cmd, runs_app
 
 app = typer.Typer(
     help="Keep a company database built from Singapore's ACRA registry fresh and useful for prospecting.\n\n"
@@ -38,6 +40,9 @@ app.add_typer(sample_app, name="sample")
 app.add_typer(enrich_app, name="enrich")
 app.add_typer(run_app, name="run")
 app.add_typer(resolve_app, name="resolve")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(runs_app, name="runs")
+run_app.command("express")(run_express_cmd)
 
 @app.callback()
 def _startup() -> None:
@@ -151,6 +156,8 @@ def _byte_progress() -> Progress:
 def ingest_acra(
     files: list[Path] = typer.Argument(..., help="ACRA entity CSV files (plain or .gz), full or narrow shape"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON report per file"),
+    express: bool = typer.Option(False, "--express", help="then queue an express job for the rows each file "
+                                 "inserted or changed (`acra-enrich run express` enriches them)"),
 ) -> None:
     """Load ACRA entity files into staging_acra_companies, merging by UEN.
 
@@ -159,6 +166,7 @@ def ingest_acra(
     """
     from acra_enrich.registry.acra_ingest import load_acra_file
     from acra_enrich.registry.loads import record_load
+    from acra_enrich.runners.express import enqueue_express_for_load
 
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
@@ -171,9 +179,14 @@ def ingest_acra(
                 with record_load(conn, "acra", path.name) as load:
                     report = load_acra_file(conn, path, progress=lambda pos: progress.update(task, completed=pos))
                     load.finish(report.read, report.inserted, report.updated, report.unchanged, report.rejected)
+            queued = enqueue_express_for_load(conn, get_settings(), load.load_id, report) if express else None
             if as_json:
-                print(json.dumps(report.as_dict()))
+                print(json.dumps({**report.as_dict(), **({"express_job_id": queued} if express else {})}))
                 continue
+            if express:
+                out.print(f"{path}: " + (f"express job {queued} queued for the rows inserted or changed"
+                                         if queued else "nothing inserted or changed: no express job"),
+                          highlight=False)
             out.print(
                 f"{path}: read {report.read:,}  inserted {report.inserted:,}  updated {report.updated:,}  "
                 f"unchanged {report.unchanged:,}  rejected {report.rejected:,}  ({report.seconds:.1f}s)",

@@ -156,8 +156,41 @@ class Settings(BaseSettings):
     shortlist_daily_cap: NonNegInt = 20
     sched_start_cron: str = Field("0 1 * * *", description="nightly start, cron in Asia/Singapore")
     sched_daily_cap_per_tenant: NonNegInt = 20
-    express_poll_interval_s: PosFloat = 5
-    express_daily_cap: NonNegInt = 0
+    express_poll_interval_s: PosFloat = Field(
+        30, description="an idle express dispatcher also looks for work this often (NOTIFY wakes it at once)"
+    )
+    express_daily_cap: NonNegInt = Field(
+        300, description="companies the express lane enriches per Asia/Singapore day, all dispatchers together; "
+        "0 = unlimited. When reached, jobs wait for the next day"
+    )
+    express_batch_size: PosInt = Field(5, description="companies per acra_express_enrich job")
+    express_concurrency: PosInt = Field(2, description="companies an express dispatcher enriches at once")
+    express_cron: str | None = Field(
+        None, description="when set, `run express` drains the lane at each slot of this cron (Asia/Singapore) "
+        "and sleeps between; unset = continuous (`--cron` uses */15 * * * *)"
+    )
+    express_tenant_id: PosInt | None = Field(
+        None, description="pin every database write of the express lane to this tenant (row-level security); "
+        "created on first use if missing"
+    )
+    express_grace_s: NonNegFloat = Field(
+        120, description="on SIGINT/SIGTERM, seconds running express jobs get to finish before they are released"
+    )
+    express_error_alert_threshold: Annotated[float, Field(ge=0, le=100)] = Field(
+        5, description="failure percentage over EXPRESS_ERROR_WINDOW_MIN minutes that sends a Slack alert"
+    )
+    express_error_window_min: PosFloat = Field(30, description="minutes the express failure ratio is taken over")
+
+    # --- job queue (express and nightly lanes) ---------------------------------------------
+    jobs_lease_s: Annotated[float, Field(ge=1)] = Field(
+        60, description="a running job's lease; its worker renews it every quarter. A job whose lease "
+        "expired (worker killed) is taken up again by the next dispatcher of its lane"
+    )
+    jobs_max_attempts: PosInt = Field(3, description="attempts before a failing job is marked failed")
+    jobs_retry_base_s: NonNegFloat = Field(
+        30, description="backoff before the second attempt, seconds; doubles per attempt, with jitter"
+    )
+    jobs_retry_max_s: NonNegFloat = Field(900, description="longest backoff between attempts, seconds")
 
     # --- company-id resolution (seed 004) --------------------------------------------------
     wdh_company_enrichment_enabled: bool = True
@@ -195,6 +228,17 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value
+
+    @field_validator("express_cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # EXPRESS_CRON= (empty) means continuous, like unset
+        from croniter import croniter
+
+        if not croniter.is_valid(value.strip()):
+            raise ValueError("not a valid 5-field cron expression (e.g. '*/15 * * * *')")
+        return value.strip()
 
     @property
     def excluded_statuses(self) -> list[str]:

@@ -15,6 +15,10 @@ from acra_enrich.errors import DatabaseUnavailable
 
 TENANT_ROLE = "acra_enrich_tenant"
 SET_TENANT_ROLE = "SET LOCAL ROLE acra_enrich_tenant"
+# The session-long form of tenant_context: the same setting and role, for a connection that
+# serves one tenant only (a pinned runner's pool or dispatcher).
+PIN_TENANT_SQL = "SELECT set_config('request.tenant_id', %s, false)"
+SET_TENANT_ROLE_SESSION = "SET ROLE acra_enrich_tenant"
 
 
 @lru_cache(maxsize=8)
@@ -56,16 +60,25 @@ def connect_dsn(dsn: str, *, autocommit: bool = False, timeout_s: float = 10) ->
         raise DatabaseUnavailable(f"cannot reach the database ({describe_dsn(dsn)}): {reason}") from None
 
 
-def make_pool(settings: Settings | None = None, *, min_size: int = 1) -> ConnectionPool:
-    """A psycopg pool for long-running work; fails fast (exit 3) if the database is down."""
+def make_pool(settings: Settings | None = None, *, min_size: int = 1, tenant_id: int | None = None) -> ConnectionPool:
+    """A psycopg pool for long-running work; fails fast (exit 3) if the database is down.
+
+    With `tenant_id`, every connection of the pool acts for that tenant for its whole life
+    (see `pin_tenant`): a runner pinned to a tenant cannot write another tenant's rows."""
     settings = settings or get_settings()
     dsn = database_dsn(settings)
+
+    def configure(conn: psycopg.Connection) -> None:
+        assert tenant_id is not None
+        pin_tenant(conn, tenant_id)
+
     pool = ConnectionPool(
         dsn,
         min_size=min_size,
         max_size=max(min_size, settings.db_pool_max_size),
         timeout=settings.db_connect_timeout_s,
         kwargs={"connect_timeout": int(settings.db_connect_timeout_s)},
+        configure=configure if tenant_id is not None else None,
         open=False,
     )
     try:
@@ -74,6 +87,14 @@ def make_pool(settings: Settings | None = None, *, min_size: int = 1) -> Connect
         pool.close()
         raise DatabaseUnavailable(f"cannot reach the database ({describe_dsn(dsn)}): {exc}") from None
     return pool
+
+
+def pin_tenant(conn: psycopg.Connection, tenant_id: int) -> None:
+    """Make every later statement on `conn` act for `tenant_id` (row-level security)."""
+    conn.execute(PIN_TENANT_SQL, (str(int(tenant_id)),))
+    conn.execute(SET_TENANT_ROLE_SESSION)
+    if not conn.autocommit:
+        conn.commit()
 
 
 @contextmanager

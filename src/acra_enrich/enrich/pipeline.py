@@ -156,9 +156,13 @@ def _record_check(conn: Any, company_id: int, decision: DomainDecision) -> None:
 
 async def enrich_company(
     deps: PipelineDeps, company: Company, *, run_id: int | None = None, tenant_id: int | None = None,
-    logger: Any = None,
+    job_id: int | None = None, logger: Any = None,
 ) -> EnrichmentResult:
-    """Enrich one company end to end and persist the outcome (also a failure)."""
+    """Enrich one company end to end and persist the outcome (also a failure).
+
+    With `job_id`, the history row is tied to that queue job: a second row for the same job
+    and company is refused (psycopg.errors.UniqueViolation, nothing written), which is how a
+    retried job knows a company was already done."""
     settings = deps.settings
     bound = (logger or log).bind(run_id=run_id, uen=company.uen, company_id=company.company_id)
     started = time.monotonic()
@@ -174,7 +178,7 @@ async def enrich_company(
     result.duration_ms = int((time.monotonic() - started) * 1000)
     facts = result.facts
     data = PersistInput(
-        company_id=company.company_id, status=result.status, run_id=run_id, tenant_id=tenant_id,
+        company_id=company.company_id, status=result.status, run_id=run_id, tenant_id=tenant_id, job_id=job_id,
         website_domain=result.domain.domain if result.domain else None,
         website_source=result.domain.found_by if result.domain else None,
         website_confidence=result.domain.confidence if result.domain else None,

@@ -34,6 +34,7 @@ import structlog
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from acra_enrich.db.connection import PIN_TENANT_SQL, SET_TENANT_ROLE_SESSION
 from acra_enrich.errors import DatabaseUnavailable
 from acra_enrich.jobs.model import ClaimedJob, Deferred, PermanentJobError, RunningJob
 from acra_enrich.sqlfiles import load_queries
@@ -102,6 +103,7 @@ class Dispatcher:
         self, dsn: str, *, lane: str, job_types: Mapping[str, JobType], concurrency: int = 1,
         lease_s: float = 60.0, poll_s: float = 30.0, grace_s: float = 60.0, retry: RetryPolicy | None = None,
         worker_id: str | None = None, observer: Observer | None = None, connect_timeout_s: float = 10.0,
+        tenant_id: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -118,6 +120,7 @@ class Dispatcher:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.observer = observer
         self.connect_timeout_s = connect_timeout_s
+        self.tenant_id = tenant_id  # pinned: its connections see and write only this tenant's jobs
         self.stats = DispatchStats()
         self.log = log.bind(lane=lane, worker=self.worker_id)
         self._names = list(self.job_types)
@@ -199,10 +202,14 @@ class Dispatcher:
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         try:
-            return await psycopg.AsyncConnection.connect(self.dsn, autocommit=True,
+            conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True,
                                                          connect_timeout=max(1, int(self.connect_timeout_s)))
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(f"job dispatcher cannot reach the database: {exc}") from None
+        if self.tenant_id is not None:
+            await conn.execute(PIN_TENANT_SQL, (str(self.tenant_id),))
+            await conn.execute(SET_TENANT_ROLE_SESSION)
+        return conn
 
     async def _db(self, call: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Any]]) -> Any:
         """One statement (or transaction) on the dispatcher's connection; reconnects with
@@ -270,7 +277,7 @@ class Dispatcher:
 
     def _start(self, job: ClaimedJob) -> None:
         view = RunningJob(job_id=job.job_id, job_type=job.job_type, lane=job.lane, tenant_id=job.tenant_id,
-                          params=job.params, attempt=job.attempt, max_attempts=job.max_attempts,
+                          params=job.params, priority=job.priority, attempt=job.attempt, max_attempts=job.max_attempts,
                           created_at=job.created_at)
         task = asyncio.create_task(self._execute(job, view), name=f"job-{job.job_id}")
         self._running[job.job_id] = _Running(job, view, task)

@@ -47,6 +47,7 @@ class RunningJob:
     lane: str
     tenant_id: int | None
     params: dict[str, Any]
+    priority: int
     attempt: int
     max_attempts: int
     created_at: datetime

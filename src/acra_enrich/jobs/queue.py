@@ -51,6 +51,18 @@ def enqueue(
     raise RuntimeError(f"could not enqueue {job_type!r} with key {idempotency_key!r}: the key kept changing hands")
 
 
+def enqueue_once(conn: psycopg.Connection, job_type: str, params: dict[str, Any] | None = None, *,
+                 lane: str, idempotency_key: str, **options: Any) -> Enqueued:
+    """Queue a job unless one with this key ever existed (finished ones too): for a parent job
+    that queues its children and may run again after a crash. Only the parent (one worker at a
+    time) uses its children's keys, so the check and the insert do not race."""
+    row = conn.execute(_Q["job_by_key"], {"tenant_id": options.get("tenant_id"),
+                                          "idempotency_key": idempotency_key}).fetchone()
+    if row is not None:
+        return Enqueued(int(row[0]), False)
+    return enqueue(conn, job_type, params, lane=lane, idempotency_key=idempotency_key, **options)
+
+
 def get_job(conn: psycopg.Connection, job_id: int) -> dict[str, Any]:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(_Q["get_job"], {"job_id": job_id}).fetchone()

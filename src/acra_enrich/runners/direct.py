@@ -40,6 +40,7 @@ from acra_enrich.budget import try_spend
 from acra_enrich.registry.company_sync import upsert_company
 from acra_enrich.runners.alerts import FailureSpikeMonitor, Spike
 from acra_enrich.runners.metrics import DirectMetrics
+from acra_enrich.runners.statuses import excluded_status_patterns
 from acra_enrich.runners.watermark import Watermark
 from acra_enrich.sqlfiles import fetch_one, load_queries
 from acra_enrich.vendors import SlackClient, make_vendor_web_client
@@ -104,12 +105,7 @@ class DirectParams:
         return params
 
     def status_patterns(self) -> list[str]:
-        """Excluded statuses as lower-case LIKE prefixes (wildcards in a status taken literally);
-        none excludes nothing (`LIKE ANY` of an empty array is false)."""
-        def escape(s: str) -> str:
-            return s.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-        return [escape(s) + "%" for s in self.excluded_statuses]
+        return excluded_status_patterns(self.excluded_statuses)
 
 
 @dataclass
@@ -256,12 +252,7 @@ class _Sweep:
 
     async def run(self, control: psycopg.Connection, external_stop: asyncio.Event | None) -> DirectSummary:
         params, settings = self.params, self.settings
-        if settings.metrics_prometheus_enable:  # before the run row: a busy port must not leave a run behind
-            try:
-                self.metrics.serve(settings.metrics_port, settings.metrics_addr)
-            except OSError as exc:
-                raise ConfigError(f"METRICS_ADDR/METRICS_PORT {settings.metrics_addr}:{settings.metrics_port}: "
-                                  f"cannot serve /metrics there ({exc})") from None
+        self.metrics.start(settings)  # before the run row: a busy port must not leave a run behind
         if not params.dry_run:
             try:
                 (run_id,) = fetch_one(control, _Q["start_run"], {"params": Jsonb(self._params_json())})

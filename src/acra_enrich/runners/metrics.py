@@ -1,6 +1,6 @@
-"""Prometheus metrics of the direct runner, served on METRICS_PORT when
-METRICS_PROMETHEUS_ENABLE is set. A registry of its own: only these series are exposed,
-and tests can build several in one process."""
+"""Prometheus metrics of the runners, served on METRICS_PORT when METRICS_PROMETHEUS_ENABLE is
+set. Each runner has a registry of its own: only its series are exposed, and tests can build
+several in one process."""
 
 from __future__ import annotations
 
@@ -8,13 +8,43 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from acra_enrich.config import Settings
+from acra_enrich.errors import ConfigError
+
 # Enriching one company takes seconds to minutes (pacing, vendor calls).
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
+# Express latency runs from the staging job's enqueue to the company's completion: it includes
+# the wait in the queue (and the daily cap), so it spans seconds to hours (target p95 < 1 h).
+EXPRESS_LATENCY_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 900, 1800, 2700, 3600, 5400, 7200, 14400, 43200, 86400)
 
 
-class DirectMetrics:
+class RunnerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._server: Any = None
+
+    def start(self, settings: Settings) -> bool:
+        """Serve /metrics when enabled; a busy port is a configuration error (exit 2)."""
+        if not settings.metrics_prometheus_enable:
+            return False
+        try:
+            self._server, _thread = start_http_server(settings.metrics_port, addr=settings.metrics_addr,
+                                                      registry=self.registry)
+        except OSError as exc:
+            raise ConfigError(f"METRICS_ADDR/METRICS_PORT {settings.metrics_addr}:{settings.metrics_port}: "
+                              f"cannot serve /metrics there ({exc})") from None
+        return True
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class DirectMetrics(RunnerMetrics):
+    def __init__(self) -> None:
+        super().__init__()
         self.processed = Counter("acra_direct_companies_processed", "Companies that went through the pipeline, "
                                  "by outcome (ok, partial, no_site, failed)", ["status"], registry=self.registry)
         self.failures = Counter("acra_direct_failures", "Companies whose enrichment failed", registry=self.registry)
@@ -25,13 +55,22 @@ class DirectMetrics:
         self.in_flight = Gauge("acra_direct_in_flight", "Companies being enriched right now", registry=self.registry)
         self.marker = Gauge("acra_direct_resume_marker", "Staging id below which every row is finished",
                             registry=self.registry)
-        self._server: Any = None
 
-    def serve(self, port: int, addr: str) -> None:
-        self._server, _thread = start_http_server(port, addr=addr, registry=self.registry)
 
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+class ExpressMetrics(RunnerMetrics):
+    def __init__(self) -> None:
+        super().__init__()
+        self.processed = Counter("acra_express_companies_processed", "Companies the express lane enriched, "
+                                 "by outcome (ok, partial, no_site, failed)", ["status"], registry=self.registry)
+        self.failures = Counter("acra_express_failures", "Express companies whose enrichment failed",
+                                registry=self.registry)
+        self.latency = Histogram("acra_express_latency_seconds", "From the staging job's enqueue to the "
+                                 "completion of each of its companies", buckets=EXPRESS_LATENCY_BUCKETS,
+                                 registry=self.registry)
+        self.queue_depth = Gauge("acra_express_queue_depth", "Jobs queued (ready or waiting) per lane",
+                                 ["lane"], registry=self.registry)
+        self.jobs = Counter("acra_express_jobs", "Express jobs ended by this dispatcher, by outcome "
+                            "(done, retried, failed, cancelled, deferred, released, lost)", ["outcome"],
+                            registry=self.registry)
+        self.in_flight = Gauge("acra_express_in_flight", "Companies being enriched right now",
+                               registry=self.registry)

@@ -46,6 +46,7 @@ class PersistInput:
     status: str  # ok | partial | no_site | failed
     run_id: int | None = None
     tenant_id: int | None = None
+    job_id: int | None = None  # the queue job this run was for: one history row per job and company
     website_domain: str | None = None
     website_source: str | None = None
     website_confidence: float | None = None
@@ -117,6 +118,7 @@ def persist(conn: psycopg.Connection, data: PersistInput) -> int:
         history_id = fetch_one(conn, _Q["insert_history"], {
             "run_id": data.run_id,
             "tenant_id": data.tenant_id,
+            "job_id": data.job_id,
             "company_id": data.company_id,
             "status": data.status,
             "about_text": facts.about_text.value if facts and facts.about_text else None,

@@ -23,10 +23,10 @@ WHERE company_id = %(company_id)s
 
 -- name: insert_history
 INSERT INTO company_enrichment_runs (
-    run_id, tenant_id, company_id, status, about_text, public_emails, phones, tech_stack, jobs_count,
+    run_id, tenant_id, job_id, company_id, status, about_text, public_emails, phones, tech_stack, jobs_count,
     linkedin_url, website_domain, fields, pages_fetched, degraded, error, duration_ms, corpus)
 VALUES (
-    %(run_id)s, %(tenant_id)s, %(company_id)s, %(status)s, %(about_text)s, %(public_emails)s, %(phones)s,
+    %(run_id)s, %(tenant_id)s, %(job_id)s, %(company_id)s, %(status)s, %(about_text)s, %(public_emails)s, %(phones)s,
     %(tech_stack)s, %(jobs_count)s, %(linkedin_url)s, %(website_domain)s, %(fields)s, %(pages_fetched)s,
     %(degraded)s, %(error)s, %(duration_ms)s, %(corpus)s)
 RETURNING id

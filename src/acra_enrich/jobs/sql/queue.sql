@@ -19,6 +19,12 @@ SELECT job_id FROM background_jobs
 WHERE coalesce(tenant_id, 0) = coalesce(%(tenant_id)s::bigint, 0) AND idempotency_key = %(idempotency_key)s
   AND status IN ('queued', 'running')
 
+-- name: job_by_key
+-- Any job with this key, finished ones included (newest first).
+SELECT job_id FROM background_jobs
+WHERE coalesce(tenant_id, 0) = coalesce(%(tenant_id)s::bigint, 0) AND idempotency_key = %(idempotency_key)s
+ORDER BY job_id DESC LIMIT 1
+
 -- name: lock_lane_claims
 -- Claims of job types with a cross-process cap are taken one dispatcher at a time per lane,
 -- so two dispatchers never both take the last free place (held to the end of the transaction).
