@@ -121,6 +121,17 @@ def db_status(as_json: bool = typer.Option(False, "--json", help="print the stat
     for marker in status["progress_markers"]:
         out.print(f"resume marker {marker['key']}: after staging id {marker['last_id']:,} "
                   f"(saved {marker['updated_at']:%Y-%m-%d %H:%M})", highlight=False)
+    for row in status["queue"]:
+        notes = []
+        if row["oldest_ready_age_s"] is not None:
+            notes.append(f"oldest ready {row['oldest_ready_age_s']:,.0f} s ago")
+        if row["waiting"]:
+            notes.append(f"{row['waiting']:,} waiting for their time (backoff, daily cap)")
+        if row["stalled"]:
+            notes.append(f"{row['stalled']:,} stalled (lease expired; the next dispatcher of the lane takes them up)")
+        finished = " in the last 24 h" if row["status"] in ("done", "failed", "cancelled") else ""
+        out.print(f"queue {row['lane']} {row['status']}: {row['jobs']:,} jobs{finished}"
+                  + (f" - {'; '.join(notes)}" if notes else ""), highlight=False)
 
 
 @db_app.command("stop")

@@ -9,6 +9,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from acra_enrich.db.migrate import SchemaState
+from acra_enrich.jobs.queue import queue_depth
 from acra_enrich.sqlfiles import fetch_one, load_queries
 
 _Q = load_queries("acra_enrich.db.sql", "status.sql")
@@ -29,6 +30,7 @@ def database_status(conn: psycopg.Connection, state: SchemaState) -> dict[str, A
         "recent_loads": [],
         "recent_runs": [],
         "progress_markers": [],
+        "queue": [],
     }
     if state.current is not None:
         status["tables"] = {
@@ -39,4 +41,5 @@ def database_status(conn: psycopg.Connection, state: SchemaState) -> dict[str, A
             status["recent_loads"] = cur.execute(_Q["recent_loads"]).fetchall()
             status["recent_runs"] = cur.execute(_Q["recent_runs"]).fetchall()
             status["progress_markers"] = cur.execute(_Q["progress_markers"]).fetchall()
+        status["queue"] = queue_depth(conn)
     return status

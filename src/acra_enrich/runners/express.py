@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,6 +44,7 @@ from acra_enrich.errors import ConfigError
 from acra_enrich.jobs import (
     EXPRESS_ENRICH,
     EXPRESS_STAGING_UPSERT,
+    LANES,
     ClaimedJob,
     Dispatcher,
     JobType,
@@ -66,7 +68,7 @@ _Q = load_queries("acra_enrich.runners.sql", "express.sql")
 SINGAPORE = ZoneInfo("Asia/Singapore")
 DAILY_CAP_COUNTER = "acra_express"  # vendor_usage row counting companies per Asia/Singapore day
 DEFAULT_CRON = "*/15 * * * *"
-DEPTH_REFRESH_S = 15.0
+DEPTH_CACHE_S = 1.0
 STALE_RUN_S = 600.0  # an express run without a heartbeat for this long was killed
 log = structlog.get_logger("acra_enrich.express")
 # Not a company's fault: the job ends (and the queue retries it) or the dispatcher stops.
@@ -172,6 +174,8 @@ class ExpressRunner:
         self.pending: set[asyncio.Future[Any]] = set()
         self.log = log
         self.t0 = time.monotonic()
+        self._depth: dict[str, int] = {}
+        self._depth_at = float("-inf")
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -214,14 +218,14 @@ class ExpressRunner:
             async with open_pipeline(settings, pool) as deps, make_vendor_web_client(settings) as vendor_web:
                 self.deps = deps
                 self.slack = SlackClient(vendor_web, settings)
-                refresher = asyncio.create_task(self._refresh_depth())
+                for lane in LANES:
+                    self.metrics.queue_depth.labels(lane=lane).set_function(partial(self._lane_depth, lane))
                 try:
                     if self.params.cron is None:
                         await self._dispatch(once=self.params.once)
                     else:
                         await self._cron_loop(self.params.cron)
                 finally:
-                    refresher.cancel()
                     if self.pending:
                         await asyncio.gather(*self.pending, return_exceptions=True)
 
@@ -482,27 +486,24 @@ class ExpressRunner:
         self.pending.add(task)  # awaited before the run ends, so a stop loses no alert or counter
         task.add_done_callback(self.pending.discard)
 
-    async def _refresh_depth(self) -> None:
-        while True:
+    def _lane_depth(self, lane: str) -> float:
+        """The queued jobs of a lane, read when /metrics is scraped (at most once a second)."""
+        now = time.monotonic()
+        if now - self._depth_at > DEPTH_CACHE_S:
+            if self.pool is None:
+                return float("nan")
             try:
-                rows = await asyncio.to_thread(self._depth)
-            except TRANSIENT_DB_ERRORS as exc:
+                with self.pool.connection() as conn:
+                    depth = {"express": 0, "nightly": 0}
+                    for row in queue_depth(conn):
+                        if row["status"] == "queued":
+                            depth[row["lane"]] = row["jobs"]
+                self._depth, self._depth_at = depth, now
+            except Exception as exc:  # a scrape must answer; the log says why the value is missing
                 self.log.warning("queue_depth_unavailable", error=str(exc).strip()[:300])
-            else:
-                for lane, queued in rows.items():
-                    self.metrics.queue_depth.labels(lane=lane).set(queued)
-            await asyncio.sleep(DEPTH_REFRESH_S)
-
-    def _depth(self) -> dict[str, int]:
-        assert self.pool is not None
-        with self.pool.connection() as conn:
-            depth = {"express": 0, "nightly": 0}
-            for row in queue_depth(conn):
-                if row["status"] == "queued":
-                    depth[row["lane"]] = row["jobs"]
-            return depth
+                return float("nan")
+        return float(self._depth.get(lane, 0))
 
 
 async def run_express(settings: Settings, params: ExpressParams, *, stop: asyncio.Event | None = None) -> ExpressSummary:
     return await ExpressRunner(settings, params).run(stop)
-
