@@ -17,7 +17,7 @@ def test_four_dispatchers_do_every_job_exactly_once(db: psycopg.Connection, pg_d
                "ended_at timestamptz)")
     db.execute("TRUNCATE job_exec_log")
     db.execute("INSERT INTO background_jobs (job_type, lane, priority) "
-               "SELECT 'noop', 'express', (i %% 3) FROM generate_series(1, 500) AS i")
+               "SELECT 'noop', 'express', (i % 3) FROM generate_series(1, 500) AS i")
     db.commit()
     workers = [subprocess.Popen([sys.executable, str(HERE / "jobs_workers.py"), pg_dsn, "express", "4"],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(4)]
