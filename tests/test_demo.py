@@ -1,23 +1,12 @@
-"""The bundled sample and `acra-enrich demo`."""
+"""`acra-enrich demo` (the bundled samples are checked in test_entities_registered.py)."""
 
 from __future__ import annotations
 
-import gzip
-import io
 import re
 import subprocess
 import sys
 
 import psycopg
-
-from acra_enrich.demo import SAMPLE_MALFORMED_RATE, SAMPLE_ROWS, SAMPLE_SEED, bundled_sample
-from acra_enrich.registry.sample import write_acra_csv
-
-
-def test_bundled_sample_is_what_the_generator_makes_for_its_seed() -> None:
-    expected = io.BytesIO()
-    write_acra_csv(expected, rows=SAMPLE_ROWS, seed=SAMPLE_SEED, malformed_rate=SAMPLE_MALFORMED_RATE)
-    assert gzip.decompress(bundled_sample().read_bytes()) == expected.getvalue()
 
 
 def test_demo_runs_end_to_end_and_is_repeatable(env: dict[str, str], db: psycopg.Connection) -> None:

@@ -106,6 +106,11 @@ def db_status(as_json: bool = typer.Option(False, "--json", help="print the stat
         for name, rows in status["tables"].items():
             table.add_row(name, f"{rows:,}")
         out.print(table)
+    unknown = status["companies_without_status"]
+    if unknown is not None:
+        out.print(f"companies without a status: {unknown:,}" + (
+            " (they count as live, so the runners may enrich them; a file with a status column fixes it)"
+            if unknown else ""), highlight=False)
     for load in status["recent_loads"]:
         out.print(
             f"load #{load['load_id']} {load['kind']} {load['source_file'] or ''} {load['status']}: "
@@ -165,7 +170,8 @@ def _byte_progress() -> Progress:
 
 @ingest_app.command("acra")
 def ingest_acra(
-    files: list[Path] = typer.Argument(..., help="ACRA entity CSV files (plain or .gz), full or narrow shape"),
+    files: list[Path] = typer.Argument(..., help="ACRA entity CSV files (plain or .gz): the 94-column collection files, "
+                                 "\"Entities Registered with ACRA\" or the older narrow extract"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON report per file"),
     express: bool = typer.Option(False, "--express", help="then queue an express job for the rows each file "
                                  "inserted or changed (`acra-enrich run express` enriches them)"),
@@ -191,6 +197,8 @@ def ingest_acra(
                     report = load_acra_file(conn, path, progress=lambda pos: progress.update(task, completed=pos))
                     load.finish(report.read, report.inserted, report.updated, report.unchanged, report.rejected)
             queued = enqueue_express_for_load(conn, get_settings(), load.load_id, report) if express else None
+            for warning in report.warnings:
+                err.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
             if as_json:
                 print(json.dumps({**report.as_dict(), **({"express_job_id": queued} if express else {})}))
                 continue
@@ -278,14 +286,16 @@ def sample_acra(
     rows: int = typer.Option(1000, "--rows", min=0, help="data rows to write"),
     seed: int = typer.Option(1, "--seed", help="random seed: the same seed gives the same file"),
     malformed_rate: float = typer.Option(0.0, "--malformed-rate", min=0.0, max=1.0, help="share of malformed rows"),
-    shape: str = typer.Option("full", "--shape", help="full (94 columns) or narrow (8 columns)"),
+    shape: str = typer.Option("full", "--shape", help="full (the 94-column collection files), registered "
+                              "(\"Entities Registered with ACRA\", *_desc columns) or narrow (the older 8-column extract)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here instead of standard output"),
 ) -> None:
     """Write a seeded, realistic ACRA-format CSV (optionally with malformed rows of every kind)."""
+    from acra_enrich.registry.acra_columns import SHAPES
     from acra_enrich.registry.sample import write_acra_csv
 
-    if shape not in ("full", "narrow"):
-        err.print("[bold red]error:[/] --shape must be 'full' or 'narrow'")
+    if shape not in SHAPES:
+        err.print(f"[bold red]error:[/] --shape must be one of: {', '.join(SHAPES)}")
         raise typer.Exit(2)
     target = open(output, "wb") if output else sys.stdout.buffer
     try:

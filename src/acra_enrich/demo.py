@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import nullcontext
-from importlib import resources
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -13,6 +11,7 @@ from rich.table import Table
 from acra_enrich.config import get_settings, load_settings
 from acra_enrich.db import connect, database_dsn, describe_dsn, ensure_schema
 from acra_enrich.registry.acra_ingest import load_acra_file
+from acra_enrich.registry.bundled import COLLECTION_SAMPLE
 from acra_enrich.registry.company_sync import sync_companies
 from acra_enrich.registry.loads import record_load
 from acra_enrich.registry.ssic_store import ensure_bundled_ssic
@@ -22,20 +21,11 @@ from acra_enrich.runners.direct import DirectParams, run_direct
 from acra_enrich.sandbox.testing import running_sandbox
 from acra_enrich.sqlfiles import load_queries
 
-SAMPLE = "acra_sample.csv.gz"
-# The bundled sample is `acra-enrich sample acra --rows 2000 --seed 2026 --malformed-rate 0.005`,
-# gzipped; the sandbox web builds its world from the same seed, so the demo's companies
-# have websites there.
-SAMPLE_ROWS, SAMPLE_SEED, SAMPLE_MALFORMED_RATE = 2000, 2026, 0.005
 # Companies one demo sweep enriches: enough to show every outcome, quick on two cores. A
 # second `make demo` resumes after them (the direct runner's marker).
 DEMO_BATCH, DEMO_CONCURRENCY = 40, 4
 _Q = load_queries("acra_enrich.registry.sql", "demo.sql")
 _DIRECT_Q = load_queries("acra_enrich.runners.sql", "direct.sql")
-
-
-def bundled_sample() -> Path:
-    return Path(str(resources.files("acra_enrich.registry.data") / SAMPLE))
 
 
 def run_demo(out: Console) -> None:
@@ -45,7 +35,7 @@ def run_demo(out: Console) -> None:
     out.print(f"[bold]1. database[/]: {where} ({describe_dsn(dsn)})", highlight=False)
     state = ensure_schema(dsn)
     out.print(f"   schema at revision {state.current}")
-    sample = bundled_sample()
+    sample = COLLECTION_SAMPLE.path
     with connect(settings) as conn:
         ensure_bundled_ssic(conn)
         out.print(f"[bold]2. ingest[/]: {sample.name} (bundled ACRA-format sample)")
@@ -82,8 +72,8 @@ def run_demo(out: Console) -> None:
 def enrich_sample(out: Console) -> None:
     """The direct runner over the sample, against the sandbox web (no internet needed)."""
     out.print(f"[bold]5. enrich[/]: `run direct --limit {DEMO_BATCH} --concurrency {DEMO_CONCURRENCY}` against the "
-              f"sandbox web (seed {SAMPLE_SEED}: the sample's companies, their websites and vendor emulations)")
-    with running_sandbox(seed=SAMPLE_SEED, companies=SAMPLE_ROWS) as sandbox:
+              f"sandbox web (seed {COLLECTION_SAMPLE.seed}: the sample's companies, their websites and vendor emulations)")
+    with running_sandbox(seed=COLLECTION_SAMPLE.seed, companies=COLLECTION_SAMPLE.rows) as sandbox:
         settings = load_settings(**{k.lower(): v for k, v in sandbox.env().items()})
         log_path = configure_logging(settings, stderr=False)
         params = DirectParams.from_settings(settings, batch_limit=DEMO_BATCH, concurrency=DEMO_CONCURRENCY)

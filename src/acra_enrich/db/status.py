@@ -31,6 +31,7 @@ def database_status(conn: psycopg.Connection, state: SchemaState) -> dict[str, A
         "recent_runs": [],
         "progress_markers": [],
         "queue": [],
+        "companies_without_status": None,
     }
     if state.current is not None:
         status["tables"] = {
@@ -42,4 +43,5 @@ def database_status(conn: psycopg.Connection, state: SchemaState) -> dict[str, A
             status["recent_runs"] = cur.execute(_Q["recent_runs"]).fetchall()
             status["progress_markers"] = cur.execute(_Q["progress_markers"]).fetchall()
         status["queue"] = queue_depth(conn)
+        status["companies_without_status"] = fetch_one(conn, _Q["companies_without_status"])[0]
     return status

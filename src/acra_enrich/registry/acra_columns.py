@@ -1,7 +1,8 @@
 """The ACRA "Information on Corporate Entities" column contract (see shared/data/acra/SCHEMA.md).
 
-Files are mapped by header name, never by position: data.gov.sg has published a 94-column
-shape and an older narrow shape, and either may gain or lose columns without notice.
+Files are mapped by header name, never by position: data.gov.sg publishes a 94-column shape
+and the 8-column "Entities Registered with ACRA" shape, older extracts used other names, and
+any of them may gain or lose columns without notice.
 """
 
 from __future__ import annotations
@@ -27,19 +28,33 @@ FULL_COLUMNS: tuple[str, ...] = (
 )
 assert len(FULL_COLUMNS) == 94
 
-# The narrow shape (older extracts, datastore API) names some columns differently.
-NARROW_ALIASES: dict[str, str] = {
+# "Entities Registered with ACRA" (data.gov.sg d_3f960c10fed6145404ca7b821f263b87, the one
+# most users download) names its columns `*_desc`; an older narrow extract used other names.
+# Both map onto the full shape's columns.
+SHAPE_ALIASES: dict[str, str] = {
+    "issuance_agency_desc": "issuance_agency_id",
+    "uen_status_desc": "entity_status_description",
+    "entity_type_desc": "entity_type_description",
     "uen_status": "entity_status_description",
     "entity_type": "entity_type_description",
     "reg_street_name": "street_name",
     "reg_postal_code": "postal_code",
 }
+REGISTERED_COLUMNS: tuple[str, ...] = (
+    "uen", "issuance_agency_desc", "uen_status_desc", "entity_name", "entity_type_desc",
+    "uen_issue_date", "reg_street_name", "reg_postal_code",
+)
 NARROW_COLUMNS: tuple[str, ...] = (
     "uen", "issuance_agency_id", "uen_status", "entity_name", "entity_type",
     "uen_issue_date", "reg_street_name", "reg_postal_code",
 )
+SHAPES: dict[str, tuple[str, ...]] = {
+    "full": FULL_COLUMNS, "registered": REGISTERED_COLUMNS, "narrow": NARROW_COLUMNS,
+}
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("uen", "entity_name")
+# Without it every row counts as live, so the runners would enrich dissolved entities.
+STATUS_COLUMN = "entity_status_description"
 
 DATE_COLUMNS: tuple[str, ...] = (
     "registration_incorporation_date", "uen_issue_date", "account_due_date", "annual_return_date",
@@ -52,4 +67,4 @@ ABSENT_VALUES: frozenset[str] = frozenset({"", "na", "n/a", "-"})
 def canonical_name(header: str) -> str:
     """Map one header cell to our column name ('' when it has no name)."""
     name = header.strip().strip("\ufeff").strip().lower().replace(" ", "_")
-    return NARROW_ALIASES.get(name, name)
+    return SHAPE_ALIASES.get(name, name)

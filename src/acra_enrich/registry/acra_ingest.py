@@ -44,6 +44,7 @@ from acra_enrich.registry.acra_columns import (
     DATE_COLUMNS,
     FULL_COLUMNS,
     REQUIRED_COLUMNS,
+    STATUS_COLUMN,
     canonical_name,
 )
 from acra_enrich.sqlfiles import fetch_one, load_queries
@@ -72,6 +73,7 @@ class LoadReport:
     rejected: int = 0
     reject_reasons: Counter[str] = field(default_factory=Counter)
     ignored_columns: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     careful_mode: bool = False
     seconds: float = 0.0
 
@@ -85,6 +87,7 @@ class LoadReport:
             "rejected": self.rejected,
             "reject_reasons": dict(self.reject_reasons),
             "ignored_columns": self.ignored_columns,
+            "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
         }
 
@@ -99,6 +102,15 @@ class _Layout:
     uen_index: int
     date_checks: tuple[tuple[int, str], ...]
     ignored: tuple[str, ...]
+
+    def warnings(self, path: Path) -> list[str]:
+        if STATUS_COLUMN in self.present:
+            return []
+        return [
+            f"{path}: no entity status column (uen_status_desc, entity_status_description or uen_status): "
+            "every row of this file counts as live unless staging already holds its status, so "
+            "deregistered entities may be enriched"
+        ]
 
 
 def _layout(path: Path, header: list[str]) -> _Layout:
@@ -375,6 +387,7 @@ def _load(
     with stream, underlying, conn.transaction():
         layout = _layout(path, _read_header(path, stream))
         report.ignored_columns = list(layout.ignored)
+        report.warnings = layout.warnings(path)
         conn.execute(_Q["lock_staging_for_load"])
         direct = direct and not layout.ignored and fetch_one(conn, _Q["staging_is_empty"])[0]
         if direct:

@@ -8,13 +8,17 @@ quoting, non-ASCII), and can be seeded with malformed records of known kinds at 
 Guarantees the tests and the ingest can rely on:
 - same (rows, seed, malformed_rate, shape) -> identical bytes; nothing depends on time or
   on the global `random` state;
+- shapes (acra_columns.SHAPES): `full` (the 94-column collection files), `registered`
+  ("Entities Registered with ACRA": `*_desc` columns, status Registered / Deregistered) and
+  `narrow` (an older 8-column extract);
 - every record, good or malformed, is exactly one physical line (no value holds a line
   break), so data row i (0-based) is on line i + 2;
 - good rows: right column count, valid UTF-8, no NUL, a UEN passing `stdnum.sg.uen`,
   UENs unique in the file, dates `YYYY-MM-DD`, `na` or empty;
 - the record after an `unterminated_quote` line is always a good one, so a reader can resync;
 - the entities do not depend on `malformed_rate` or `shape`: malformation draws from its
-  own random stream, and the narrow shape is a projection of the full record.
+  own random stream, and the narrower shapes are projections of the full record (the
+  registered shape reduces the status to Registered / Deregistered).
 """
 
 from __future__ import annotations
@@ -32,10 +36,10 @@ from typing import BinaryIO, ClassVar, Generic, Literal, TypeVar
 
 from stdnum.sg import uen as stdnum_uen
 
-from acra_enrich.registry.acra_columns import FULL_COLUMNS, NARROW_COLUMNS, canonical_name
+from acra_enrich.registry.acra_columns import FULL_COLUMNS, SHAPES, canonical_name
 from acra_enrich.registry.ssic import bundled_subclasses
 
-__all__ = ["MALFORMED_KINDS", "SampleManifest", "iter_good_records", "write_acra_csv"]
+__all__ = ["MALFORMED_KINDS", "SampleManifest", "iter_good_records", "registered_status", "write_acra_csv"]
 
 MALFORMED_KINDS: tuple[str, ...] = (
     "wrong_column_count", "undecodable_bytes", "missing_uen", "impossible_date",
@@ -571,6 +575,17 @@ def iter_good_records(seed: int) -> Iterator[dict[str, str]]:
         yield dict(zip(FULL_COLUMNS, record))
 
 
+# Statuses under which an entity has left the register; "Entities Registered with ACRA"
+# publishes those as Deregistered and every other one (in liquidation included) as Registered.
+_DEREGISTERED = ("Dissolved", "Struck Off", "Cancelled", "Ceased Registration", "Expired",
+                 "Amalgamated", "Converted", "Terminated")
+
+
+def registered_status(full_status: str) -> str:
+    """The "Entities Registered with ACRA" status of an entity with this full-shape status."""
+    return "Deregistered" if full_status.startswith(_DEREGISTERED) else "Registered"
+
+
 # --------------------------------------------------------------------------- malforming
 
 class _Layout:
@@ -623,7 +638,7 @@ def write_acra_csv(
     rows: int,
     seed: int,
     malformed_rate: float = 0.0,
-    shape: Literal["full", "narrow"] = "full",
+    shape: Literal["full", "registered", "narrow"] = "full",
 ) -> SampleManifest:
     """Write a header and `rows` ACRA records to `out` (UTF-8, `\\n`), streaming.
 
@@ -636,11 +651,12 @@ def write_acra_csv(
         raise ValueError("rows must be >= 0")
     if not 0.0 <= malformed_rate <= 1.0:
         raise ValueError("malformed_rate must be within [0, 1]")
-    if shape not in ("full", "narrow"):
+    if shape not in SHAPES:
         raise ValueError(f"unknown shape {shape!r}")
-    columns = FULL_COLUMNS if shape == "full" else NARROW_COLUMNS
-    # The narrow shape is a projection of the full record, so both describe the same entities.
+    columns = SHAPES[shape]
+    # Narrower shapes are projections of the full record, so all describe the same entities.
     project = None if shape == "full" else itemgetter(*(_IX[canonical_name(c)] for c in columns))
+    status_at = columns.index("uen_status_desc") if shape == "registered" else None
     layout = _Layout(columns)
     # Its own stream, so that the entities are the same at any malformed_rate.
     bad = random.Random(f"acra-sample-malformed:{seed}").random
@@ -662,6 +678,8 @@ def write_acra_csv(
     for i in range(rows):
         record = next(records)
         row = record if project is None else list(project(record))
+        if status_at is not None:
+            row[status_at] = registered_status(row[status_at])
         if malformed_rate and not resync and bad() < malformed_rate:
             kind = MALFORMED_KINDS[turn % len(MALFORMED_KINDS)]
             turn += 1

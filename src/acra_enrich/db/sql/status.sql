@@ -21,3 +21,7 @@ FROM enrichment_runs ORDER BY run_id DESC LIMIT 5
 
 -- name: progress_markers
 SELECT key, last_id, updated_at FROM service_progress ORDER BY key
+
+-- name: companies_without_status
+-- They count as live for every runner (a file without a status column leaves them so).
+SELECT count(*) FROM companies WHERE status IS NULL
