@@ -12,18 +12,21 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import psycopg
 import pytest
 
-from acra_enrich.config import load_settings
+from acra_enrich.config import load_settings, reset_settings_cache
+from acra_enrich.jobs import EXPRESS_ENRICH, enqueue_express_staging_upsert
 from acra_enrich.registry.acra_columns import REGISTERED_COLUMNS
 from acra_enrich.registry.acra_ingest import load_acra_file
 from acra_enrich.registry.bundled import BUNDLED_SAMPLES, REGISTERED_SAMPLE
 from acra_enrich.registry.company_sync import sync_companies
 from acra_enrich.registry.sample import iter_good_records, registered_status, write_acra_csv
 from acra_enrich.runners.direct import DirectParams, run_direct
+from acra_enrich.runners.express import ExpressParams, run_express
+from acra_enrich.sandbox.testing import SandboxHandle, running_sandbox
 
 # The header exactly as data.gov.sg publishes it (shared/data/acra/SCHEMA.md).
 HEADER = "uen,issuance_agency_desc,uen_status_desc,entity_name,entity_type_desc,uen_issue_date,reg_street_name,reg_postal_code"
@@ -51,9 +54,9 @@ def _write(path: Path, header: str, rows: list[tuple[str, ...]]) -> Path:
     return path
 
 
-# Every runner that selects companies, as a function from the environment to the UENs it
-# would take next. Express and nightly join this list as they land.
-def _direct_selection() -> set[str]:
+# Every runner that selects companies, as a function from the database (loaded with ROWS)
+# to the UENs it takes. Nightly joins this list when it lands.
+def _direct_selection(conn: psycopg.Connection) -> set[str]:
     class Seen:
         uens: set[str] = set()
 
@@ -67,7 +70,25 @@ def _direct_selection() -> set[str]:
     return seen.uens
 
 
-RUNNER_SELECTIONS: dict[str, Callable[[], set[str]]] = {"direct": _direct_selection}
+def _express_selection(conn: psycopg.Connection) -> set[str]:
+    """Every UEN asked for: the staging job queues enrich jobs for the live companies only."""
+    enqueue_express_staging_upsert(conn, uens=[row[0] for row in ROWS])
+    conn.commit()
+    settings = load_settings()
+    asyncio.run(run_express(settings, ExpressParams.from_settings(settings, once=True)))
+    ids = [i for (params,) in conn.execute("SELECT params FROM background_jobs WHERE job_type = %s",
+                                           (EXPRESS_ENRICH,)) for i in params["company_ids"]]
+    return {uen for (uen,) in conn.execute("SELECT uen FROM companies WHERE company_id = ANY(%s)", (ids,))}
+
+
+RUNNER_SELECTIONS: dict[str, Callable[[psycopg.Connection], set[str]]] = {
+    "direct": _direct_selection, "express": _express_selection}
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxHandle]:
+    with running_sandbox(seed=5, companies=5) as handle:
+        yield handle
 
 
 def test_the_real_header_loads_status_type_and_address(db: psycopg.Connection, env: dict[str, str],
@@ -91,12 +112,16 @@ def test_the_real_header_loads_status_type_and_address(db: psycopg.Connection, e
 
 @pytest.mark.parametrize("runner", sorted(RUNNER_SELECTIONS))
 def test_a_deregistered_entity_is_never_selected(db: psycopg.Connection, env: dict[str, str], tmp_path: Path,
+                                                 sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch,
                                                  runner: str) -> None:
+    for name, value in {**sandbox.env(), "CRAWL_MAX_PAGES": "1", "CRAWL_RETRY_BACKOFF_S": "0"}.items():
+        monkeypatch.setenv(name, value)
+    reset_settings_cache()
     load_acra_file(db, _write(tmp_path / "registered.csv", HEADER, ROWS))
     sync_companies(db)
     db.commit()
     # Not vacuous: the runner does select the registered entities of the same file.
-    assert RUNNER_SELECTIONS[runner]() == {"201912345N", "T08LL1234A"}
+    assert RUNNER_SELECTIONS[runner](db) == {"201912345N", "T08LL1234A"}
 
 
 def test_older_names_of_the_narrow_shape_still_load(db: psycopg.Connection, tmp_path: Path) -> None:
