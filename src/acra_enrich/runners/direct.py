@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import signal
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -40,6 +39,7 @@ from acra_enrich.budget import try_spend
 from acra_enrich.registry.company_sync import upsert_company
 from acra_enrich.runners.alerts import FailureSpikeMonitor, Spike
 from acra_enrich.runners.metrics import DirectMetrics
+from acra_enrich.runners.signals import on_stop_signals
 from acra_enrich.runners.statuses import excluded_status_patterns
 from acra_enrich.runners.watermark import Watermark
 from acra_enrich.sqlfiles import fetch_one, load_queries
@@ -168,20 +168,7 @@ class _Stop:
         self.requested.set()
 
     def install(self) -> Callable[[], None]:
-        loop = asyncio.get_running_loop()
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, self.request, f"signal {sig.name}")
-                installed.append(sig)
-            except (RuntimeError, ValueError):  # not the main thread: the caller stops us instead
-                pass
-
-        def uninstall() -> None:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-
-        return uninstall
+        return on_stop_signals(lambda sig: self.request(f"signal {sig.name}"))
 
 
 async def run_direct(settings: Settings, params: DirectParams, *, observer: Observer | None = None,

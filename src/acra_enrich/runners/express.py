@@ -20,7 +20,6 @@ import asyncio
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -60,6 +59,7 @@ from acra_enrich.registry.acra_ingest import LoadReport
 from acra_enrich.registry.company_sync import sync_companies, upsert_company
 from acra_enrich.runners.alerts import Spike, TimedFailureMonitor
 from acra_enrich.runners.metrics import ExpressMetrics
+from acra_enrich.runners.signals import on_stop_signals
 from acra_enrich.runners.statuses import excluded_status_patterns
 from acra_enrich.sqlfiles import fetch_one, load_queries
 from acra_enrich.vendors import SlackClient, make_vendor_web_client
@@ -196,7 +196,7 @@ class ExpressRunner:
             self.summary.run_id = run_id
             self.log = log.bind(run_id=run_id)
             self.log.info("run_start", **asdict(params))
-            uninstall = self._install_signals()
+            uninstall = on_stop_signals(self._on_signal)
             watcher = asyncio.ensure_future(self._forward(stop)) if stop is not None else None
             try:
                 await self._serve()
@@ -278,22 +278,6 @@ class ExpressRunner:
         self.stopping.set()
         if self.dispatcher is not None:
             self.dispatcher.stop(hurry=hurry or not first)
-
-    def _install_signals(self) -> Callable[[], None]:
-        loop = asyncio.get_running_loop()
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, self._on_signal, sig)
-                installed.append(sig)
-            except (RuntimeError, ValueError):  # not the main thread: the caller stops us instead
-                continue
-
-        def uninstall() -> None:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-
-        return uninstall
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self.log.info("stop_requested", signal=sig.name, second=self.stopping.is_set())
