@@ -535,3 +535,26 @@ def test_queue_depth_reports_ready_waiting_and_stalled(db: psycopg.Connection) -
     assert depth[("express", "queued")]["jobs"] == 2 and depth[("express", "queued")]["waiting"] == 1
     assert depth[("express", "queued")]["oldest_ready_age_s"] is not None
     assert depth[("nightly", "running")]["stalled"] == 1
+
+
+async def test_a_lost_listening_connection_is_opened_again(db: psycopg.Connection, pg_dsn: str) -> None:
+    done: list[int] = []
+
+    async def record(job: RunningJob) -> None:
+        done.append(job.job_id)
+
+    d = dispatcher(pg_dsn, {"t": record}, poll_s=3600, lease_s=3600)
+    runner = asyncio.create_task(d.run())
+    await until(lambda: d.stats.claim_queries >= 1)
+    await asyncio.sleep(0.3)
+    # the server drops the dispatcher's LISTEN connection (a failover, an idle-session kill)
+    killed = db.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND query LIKE 'LISTEN acra_jobs_cancel%%'").fetchone()[0]
+    db.commit()
+    assert killed == 1
+    await asyncio.sleep(2.5)  # the reconnect's backoff
+    with psycopg.connect(pg_dsn, autocommit=True) as other:
+        job_id = enqueue(other, "t", {}, lane="express").job_id
+    await until(lambda: done == [job_id])  # an hour's poll interval: only a new LISTEN brings it
+    d.stop()
+    await runner

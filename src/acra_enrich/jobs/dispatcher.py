@@ -150,9 +150,7 @@ class Dispatcher:
     async def run(self, *, once: bool = False) -> DispatchStats:
         """Work until stopped; with `once`, until nothing is ready and nothing runs."""
         self._conn = await self._connect()
-        listener = await self._connect()
-        await listener.execute("LISTEN acra_jobs")
-        await listener.execute("LISTEN acra_jobs_cancel")
+        listener = await self._listener()
         tasks = [asyncio.create_task(self._listen(listener)), asyncio.create_task(self._heartbeats())]
         self.log.info("dispatcher_start", job_types=self._names, concurrency=self.concurrency, once=once,
                       lease_s=self.lease_s)
@@ -163,7 +161,6 @@ class Dispatcher:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await listener.close()
             await self._conn.close()
             self.log.info("dispatcher_stop", **self.stats.__dict__)
         return self.stats
@@ -303,12 +300,14 @@ class Dispatcher:
                 outcome = await self._fail(job, f"timed out after {timeout:g} s (per-job timeout)", final=False)
             except PermanentJobError as exc:
                 outcome = await self._fail(job, f"{exc}", final=True)
-            except DatabaseUnavailable:
-                raise
             except Exception as exc:
                 outcome = await self._fail(job, f"{type(exc).__name__}: {exc}", final=False)
             else:
                 outcome = "done" if await self._finish(job, result) else self._lost(job)
+        except DatabaseUnavailable as exc:
+            # The job's end could not be recorded: its lease runs out and it is taken up again.
+            outcome = "unrecorded"
+            self.log.error("job_unrecorded", job_id=job.job_id, job_type=job.job_type, error=str(exc)[:300])
         finally:
             entry = self._running.pop(job.job_id, None)
             seconds = time.monotonic() - entry.started if entry else 0.0
@@ -393,16 +392,39 @@ class Dispatcher:
 
     # --- background: notifications, heartbeats, stop -------------------------------------------
 
+    async def _listener(self) -> psycopg.AsyncConnection[Any]:
+        conn = await self._connect()
+        await conn.execute("LISTEN acra_jobs")
+        await conn.execute("LISTEN acra_jobs_cancel")
+        return conn
+
     async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Wake on new work and stop cancelled jobs; a lost listening connection is opened
+        again (polling and heartbeats cover the gap, so nothing is missed for long)."""
+        failures = 0
         try:
-            async for note in conn.notifies():
-                if note.channel == "acra_jobs" and note.payload == self.lane:
-                    self._wake.set()
-                elif note.channel == "acra_jobs_cancel" and note.payload.isdigit():
-                    self._cancel_local(int(note.payload))
-        except psycopg.OperationalError as exc:
-            # Polling still finds the work (poll_s); heartbeats still see cancellations.
-            self.log.warning("listen_lost", error=str(exc).strip()[:300], fallback="polling")
+            while True:
+                try:
+                    async for note in conn.notifies():
+                        failures = 0
+                        if note.channel == "acra_jobs" and note.payload == self.lane:
+                            self._wake.set()
+                        elif note.channel == "acra_jobs_cancel" and note.payload.isdigit():
+                            self._cancel_local(int(note.payload))
+                except psycopg.OperationalError as exc:
+                    failures += 1
+                    delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random())
+                    self.log.warning("listen_lost", error=str(exc).strip()[:300], retry_in_s=round(delay, 2))
+                    await conn.close()
+                    await asyncio.sleep(delay)
+                    try:
+                        conn = await self._listener()
+                    except (psycopg.OperationalError, DatabaseUnavailable) as again:
+                        self.log.warning("listen_reconnect_failed", error=str(again).strip()[:300])
+                        continue
+                    self._wake.set()  # work may have arrived while nobody listened
+        finally:
+            await conn.close()
 
     def _cancel_local(self, job_id: int) -> None:
         entry = self._running.get(job_id)
@@ -425,8 +447,8 @@ class Dispatcher:
 
             try:
                 alive = dict(await self._db(beat))
-            except DatabaseUnavailable as exc:
-                self.log.error("heartbeat_failed", error=str(exc)[:300])
+            except Exception as exc:  # keep beating: a dead heartbeat would hand every job to others
+                self.log.error("heartbeat_failed", error=f"{type(exc).__name__}: {exc}"[:300])
                 continue
             for entry in entries:
                 if entry.task.done():
