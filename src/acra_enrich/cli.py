@@ -17,6 +17,7 @@ from acra_enrich.cli_support import database as _database
 from acra_enrich.cli_support import err, out
 from acra_enrich.cli_support import errors as _errors
 from acra_enrich.jobs.cli import jobs_app
+from acra_enrich.registry.fetch_cli import fetch_app
 from acra_enrich.resolve.cli import resolve_app
 from acra_enrich.runners.cli import run_express_cmd, runs_app
 
@@ -34,6 +35,7 @@ sample_app = typer.Typer(help="Generate test data in the registry's real formats
 enrich_app = typer.Typer(help="Run the enrichment pipeline.", no_args_is_help=True)
 run_app = typer.Typer(help="Long-running enrichment sweeps.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(fetch_app, name="fetch")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(sync_app, name="sync")
 app.add_typer(sample_app, name="sample")

@@ -117,6 +117,23 @@ class Settings(BaseSettings):
         900, description="seconds every search waits after DuckDuckGo answers with its rate-limit page"
     )
 
+    # --- data.gov.sg (`fetch acra`) --------------------------------------------------------
+    datagovsg_base_url: str | None = Field(
+        None, description="one base URL for every data.gov.sg API call; unset = the real hosts "
+        "(api-production.data.gov.sg for metadata, api-open.data.gov.sg for downloads)"
+    )
+    datagovsg_api_key: SecretStr | None = Field(None, description="optional data.gov.sg key (x-api-key): higher rate limits")
+    datagovsg_downloads_per_10s: PosInt | None = Field(
+        None, description="download API calls per 10 s; unset = data.gov.sg's limit, 2 without a key and 4 with "
+        "a (development) key; production keys allow 10"
+    )
+    datagovsg_poll_interval_s: PosFloat = Field(3, description="seconds between poll-download calls while a file is prepared")
+    datagovsg_max_wait_s: PosFloat = Field(
+        900, description="longest a dataset may wait for its file (polling, answers of 429), seconds"
+    )
+    datagovsg_download_timeout_s: PosFloat = Field(3600, description="wall-clock cap per file download, seconds")
+    datagovsg_max_file_bytes: PosInt = Field(4 << 30, description="largest registry file downloaded, bytes")
+
     # --- vendor credentials (a missing key disables the vendor) -------------------------------
     tavily_api_key: SecretStr | None = None
     openai_api_key: SecretStr | None = None
@@ -204,7 +221,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "postgres_dsn", "tavily_api_key", "openai_api_key", "jina_api_key", "apify_token", "lusha_api_key",
-        "zerobounce_api_key", "slack_webhook_url", "eqc_token", mode="before",
+        "zerobounce_api_key", "slack_webhook_url", "eqc_token", "datagovsg_api_key", mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -222,6 +239,7 @@ class Settings(BaseSettings):
     @field_validator(
         "ddg_base_url", "jina_base_url", "tavily_base_url", "openai_base_url", "apify_base_url",
         "lusha_base_url", "zerobounce_base_url", "zerobounce_bulk_base_url", "eqc_base_url", "enrich_http_proxy",
+        "datagovsg_base_url",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

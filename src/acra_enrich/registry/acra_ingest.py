@@ -335,6 +335,19 @@ def _read_header(path: Path, stream: BinaryIO) -> list[str]:
         raise InputFileError(f"{path}: the header line cannot be read as UTF-8 CSV ({exc})") from None
 
 
+def check_header(path: Path) -> list[str]:
+    """The file's header, when it is one `ingest acra` accepts; InputFileError naming the
+    missing columns otherwise (a download is checked so before it takes its final name)."""
+    stream, underlying = _open_binary(path)
+    try:
+        with stream, underlying:
+            header = _read_header(path, stream)
+    except (OSError, EOFError) as exc:  # a gzip stream cut short, unreadable bytes
+        raise InputFileError(f"{path}: cannot read the header ({exc})") from None
+    _layout(path, header)
+    return header
+
+
 def load_acra_file(
     conn: psycopg.Connection,
     path: Path,

@@ -4,6 +4,8 @@ leave for the server (which owns all timing and encoding):
 - `HANG_HEADER`: hold the connection for the server's hang time before answering (a vendor
   "timeout" fault); the header itself is never sent.
 - `GZIP_HEADER`: gzip the body when the client accepts it (the header is never sent).
+- `CUT_HEADER`: announce the whole body (Content-Length) but send only this many bytes of
+  it, then close the connection: a transfer dropped midway (the header is never sent).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from acra_enrich.sandbox.http import SandboxResponse
 
 HANG_HEADER = "X-Sandbox-Hang"
 GZIP_HEADER = "X-Sandbox-Gzip"
+CUT_HEADER = "X-Sandbox-Cut-After"
 
 
 def hang(status: int = 504, body: bytes = b"upstream request timeout") -> SandboxResponse:

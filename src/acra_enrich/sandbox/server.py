@@ -18,6 +18,8 @@ Control host `sandbox.control` (also reachable as the server's own address, orig
   POST /ddg                    {"limit", "window_s"}: DuckDuckGo rate limit
   POST /latency                {"latency_ms"}
   GET  /slack                  messages received by the Slack webhook emulation
+  POST /datagovsg              {"publish": "all"|dataset id, "rate_limit", "window_s", "retry_after",
+                               "cut_next_download": bytes}: the data.gov.sg emulation's knobs
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ from urllib.parse import parse_qs, urlsplit
 from acra_enrich.sandbox import web
 from acra_enrich.sandbox.faults import FAULT_MODES, Faults
 from acra_enrich.sandbox.http import Handler, SandboxRequest, SandboxResponse
-from acra_enrich.sandbox.responses import GZIP_HEADER, HANG_HEADER
+from acra_enrich.sandbox.responses import CUT_HEADER, GZIP_HEADER, HANG_HEADER
 from acra_enrich.sandbox.vendors import VENDOR_HOSTS
 from acra_enrich.sandbox.vendors._common import fault_response
+from acra_enrich.sandbox.vendors.datagovsg import Publisher
 from acra_enrich.sandbox.vendors.ddg import RateLimit
 from acra_enrich.sandbox.vendors.slack import Inbox
 from acra_enrich.sandbox.world import ALL_HARD_CASES, World
@@ -108,6 +111,8 @@ def sandbox_env(proxy_url: str) -> dict[str, str]:
         "ZEROBOUNCE_BASE_URL": "http://api.zerobounce.net",
         "ZEROBOUNCE_BULK_BASE_URL": "http://bulkapi.zerobounce.net",
         "EQC_BASE_URL": "http://eqc.sandbox.test",
+        "DATAGOVSG_BASE_URL": "http://api-open.data.gov.sg",
+        "DATAGOVSG_POLL_INTERVAL_S": "0.05",
         "JINA_API_KEY": "jina_sandbox_key",
         "TAVILY_API_KEY": "tvly-sandbox-key",
         "OPENAI_API_KEY": "sk-sandbox-key",
@@ -152,6 +157,7 @@ class SandboxServer:
             limit = ddg_rate_limit if ddg_rate_limit is not None else self.ddg_limit.limit
             self.ddg_limit.configure(limit, ddg_window_s)
         self.slack = Inbox()
+        self.datagovsg = Publisher(world.seed, len(world.companies))
         self.stopping = threading.Event()
         self.started = time.monotonic()
         self.vendors = self._vendor_handlers()
@@ -174,7 +180,8 @@ class SandboxServer:
                     continue
                 # the server owns the state its control API steers
                 extras: dict[str, dict[str, Any]] = {"ddg": {"rate_limit": self.ddg_limit},
-                                                     "slack": {"inbox": self.slack}}
+                                                     "slack": {"inbox": self.slack},
+                                                     "datagovsg": {"publisher": self.datagovsg}}
                 extra = extras.get(name, {})
                 built[name] = module.make_handler(self.world, self.faults, **extra)
             handlers[host] = built[name]
@@ -214,6 +221,7 @@ class SandboxServer:
         self.faults.clear()
         self.ddg_limit.reset()
         self.slack.clear()
+        self.datagovsg.reset()
 
     # -- routing -------------------------------------------------------------------
 
@@ -283,6 +291,18 @@ class SandboxServer:
         if method == "POST" and path == "/latency":
             self.latency_ms = float(body.get("latency_ms", 0))
             return _json({"ok": True, "latency_ms": self.latency_ms})
+        if method == "POST" and path == "/datagovsg":
+            try:
+                if "publish" in body:
+                    self.datagovsg.publish(None if body["publish"] in (None, "all") else str(body["publish"]))
+                if "rate_limit" in body:
+                    self.datagovsg.configure_rate_limit(int(body["rate_limit"]), float(body.get("window_s", 10.0)),
+                                                        bool(body.get("retry_after", True)))
+                if "cut_next_download" in body:
+                    self.datagovsg.cut_next_download(int(body["cut_next_download"]))
+            except (TypeError, ValueError) as exc:
+                return _json({"error": str(exc)}, 400)
+            return _json({"ok": True})
         if method == "GET" and path == "/slack":
             return _json({"messages": self.slack.messages()})
         return _json({"error": f"no control route {method} {path}"}, 404)
@@ -381,6 +401,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.sandbox.stopping.wait(self.sandbox.hang_s)
             self.close_connection = True
         body = response.body
+        cut = headers.pop(CUT_HEADER, None)
         if headers.pop(GZIP_HEADER, None) and response.chunks is None and body \
                 and "gzip" in req.headers.get("accept-encoding", ""):
             body = gzip.compress(body, compresslevel=5, mtime=0)
@@ -403,6 +424,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 return
             if streaming:
                 self._stream(response.chunks or (), response.chunk_delay_s)
+            elif cut is not None:
+                self.wfile.write(body[: int(cut)])
+                self.wfile.flush()
+                self.close_connection = True  # the rest never comes: the client sees the transfer cut
             else:
                 self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):

@@ -15,6 +15,7 @@ from typing import Any
 
 from acra_enrich.sandbox.faults import Faults
 from acra_enrich.sandbox.server import DEFAULT_HANG_S, RequestRecord, SandboxServer
+from acra_enrich.sandbox.vendors.datagovsg import Publisher
 from acra_enrich.sandbox.world import SandboxCompany, World, build_world
 
 
@@ -43,7 +44,8 @@ class SandboxHandle:
         return self.server.log.snapshot(since, host)
 
     def reset(self) -> None:
-        """Clear the request log, scripted faults, the DuckDuckGo window and the Slack inbox."""
+        """Clear the request log, scripted faults, the DuckDuckGo window, the Slack inbox and the
+        data.gov.sg emulation (every dataset back to its first version)."""
         self.server.reset()
 
     def env(self) -> dict[str, str]:
@@ -54,6 +56,11 @@ class SandboxHandle:
         if found is None:
             raise KeyError(uen)
         return found
+
+    @property
+    def datagovsg(self) -> Publisher:
+        """The data.gov.sg emulation's state: publish(), configure_rate_limit(), cut_next_download()."""
+        return self.server.datagovsg
 
     def slack_messages(self) -> list[dict[str, Any]]:
         return self.server.slack.messages()

@@ -9,6 +9,7 @@ time (an LLM answer, an actor run), not a sign of load, so their spacing does no
 from __future__ import annotations
 
 from acra_enrich.config import Settings
+from acra_enrich.vendors.datagovsg import RATE_WINDOW_S, base_urls, download_calls_per_window
 from acra_enrich.web import HostPolicy, WebClient, make_web_client
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -46,6 +47,11 @@ def vendor_host_policies(settings: Settings) -> dict[str, HostPolicy]:
         settings.zerobounce_base_url: _api(settings, "zerobounce"),
         settings.zerobounce_bulk_base_url: _api(settings, "zerobounce_bulk"),
     }
+    # data.gov.sg publishes a per-10-s limit rather than a spacing; one call at a time keeps
+    # the limit without a burst, whichever of its two hosts a call goes to.
+    for base in base_urls(settings):
+        interval = RATE_WINDOW_S / download_calls_per_window(settings) * settings.vendor_min_interval_scale
+        policies[base] = HostPolicy(min_interval_s=interval, concurrency=1, robots=False, adaptive=False)
     if settings.slack_webhook_url is not None:
         policies[settings.slack_webhook_url.get_secret_value()] = _api(settings, "slack")
     return policies

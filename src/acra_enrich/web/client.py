@@ -15,10 +15,10 @@ import asyncio
 import ssl
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, BinaryIO, Self
 
 import httpx
 import structlog
@@ -26,12 +26,14 @@ import structlog
 from acra_enrich.config import Settings, get_settings
 from acra_enrich.web.body import BodyError, read_body
 from acra_enrich.web.decode import decode_text
+from acra_enrich.web.download import DownloadResult, content_range
 from acra_enrich.web.lru import BoundedCache
 from acra_enrich.web.pacing import HostPolicy, Pacer
 from acra_enrich.web.redact import redact_text, redact_url
 from acra_enrich.web.result import (
     CONNECT_ERROR,
     HTTP_STATUS,
+    TOO_LARGE,
     INVALID_URL,
     NO_ANSWER,
     PROXY_ERROR,
@@ -175,6 +177,114 @@ class WebClient:
             self.stats["https_fallback"] += 1
         assert result is not None
         return self._report(result)
+
+    async def download(
+        self, url: str, sink: BinaryIO, *, offset: int = 0, max_bytes: int, max_seconds: float,
+        headers: dict[str, str] | None = None, progress: Callable[[int, int | None], None] | None = None,
+    ) -> DownloadResult:
+        """GET a large file into `sink` (an open binary file), streamed (see web.download).
+
+        With `offset` > 0 the sink is expected to hold that many bytes already: a 206 from that
+        offset appends, a 200 rewrites the sink from its start. `progress` gets the file's size
+        after each chunk. Redirects are followed and checked like any request; nothing is
+        retried. The whole transfer must finish within `max_seconds` and `max_bytes`.
+        """
+        started = time.monotonic()
+        result = DownloadResult(url=url, final_url=url)
+        asked = {**(headers or {}), "Accept-Encoding": "identity"}
+        if offset > 0:
+            asked["Range"] = f"bytes={offset}-"
+        try:
+            hop = _Hop("GET", httpx.URL(url), asked, b"")
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            return self._downloaded(result, started, INVALID_URL, str(exc))
+        try:
+            async with asyncio.timeout(max_seconds):
+                for _ in range(MAX_REDIRECTS + 1):
+                    result.final_url = str(hop.url)
+                    refusal = self._vet(hop.url)
+                    if refusal is not None:
+                        return self._downloaded(result, started, *refusal)
+                    location = await self._download_hop(hop, sink, offset, max_bytes, progress, result)
+                    if location is None:
+                        return self._downloaded(result, started, result.error, result.detail)
+                    hop = _next_hop(hop, result.status or 0, location)
+                return self._downloaded(result, started, TOO_MANY_REDIRECTS, f"more than {MAX_REDIRECTS} redirects")
+        except TimeoutError:
+            return self._downloaded(result, started, TIMEOUT, f"download not finished within {max_seconds:g}s")
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            return self._downloaded(result, started, INVALID_URL, f"bad redirect Location: {exc}")
+
+    async def _download_hop(self, hop: _Hop, sink: BinaryIO, offset: int, max_bytes: int,
+                            progress: Callable[[int, int | None], None] | None,
+                            result: DownloadResult) -> str | None:
+        """One exchange of a download; the Location to follow, or None when `result` is final."""
+        slot = self._pacer.slot(hop.url.host)
+        request = self._client.build_request("GET", hop.url, headers=hop.headers)
+        result.error, result.detail, result.written = None, "", 0
+        async with slot.turn():
+            sent = time.monotonic()
+            try:
+                response = await self._client.send(request, stream=True)
+                try:
+                    result.status = response.status_code
+                    result.headers = {k.lower(): v for k, v in response.headers.items()}
+                    slot.record(time.monotonic() - sent, success=response.status_code < 400)
+                    if response.status_code in REDIRECT_STATUSES and "location" in response.headers:
+                        return response.headers["location"]
+                    if response.status_code not in (200, 206):
+                        said = (await read_body(response, 4096, truncate=True)).decode("utf-8", "replace")
+                        result.error, result.detail = HTTP_STATUS, f"HTTP {response.status_code}: {said.strip()[:300]}"
+                        return None
+                    if response.status_code == 206:
+                        granted = content_range(response.headers.get("content-range"))
+                        if granted is None or granted[0] != offset:
+                            result.error = HTTP_STATUS
+                            result.detail = f"206 for the wrong range ({response.headers.get('content-range')!r})"
+                            return None
+                        result.start, result.total = offset, granted[1]
+                    else:
+                        result.start = 0
+                    sink.seek(result.start)
+                    sink.truncate()
+                    if response.status_code == 200:
+                        length = response.headers.get("content-length", "")
+                        result.total = int(length) if length.isdigit() else None
+                    if result.total is not None and result.total > max_bytes:
+                        result.error, result.detail = TOO_LARGE, f"{result.total} bytes exceeds the {max_bytes}-byte cap"
+                        return None
+                    async for chunk in response.aiter_raw():
+                        if result.size + len(chunk) > max_bytes:
+                            result.error, result.detail = TOO_LARGE, f"passed the {max_bytes}-byte cap"
+                            return None
+                        sink.write(chunk)
+                        result.written += len(chunk)
+                        if progress is not None:
+                            progress(result.size, result.total)
+                finally:
+                    await response.aclose()
+            except SSRFBlocked as exc:
+                result.error, result.detail = SSRF_BLOCKED, str(exc)
+            except httpx.TimeoutException as exc:
+                result.error, result.detail = TIMEOUT, f"{type(exc).__name__}: {exc}"
+            except httpx.ProxyError as exc:
+                result.error, result.detail = PROXY_ERROR, f"proxy refused: {exc}"
+            except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                # A cut connection: what arrived is in the sink, and the caller may resume from it.
+                result.error, result.detail = CONNECT_ERROR, f"{type(exc).__name__}: {exc}"
+            except BodyError as exc:
+                result.error, result.detail = exc.reason, exc.detail
+        return None
+
+    def _downloaded(self, result: DownloadResult, started: float, error: str | None, detail: str) -> DownloadResult:
+        result.error = error
+        result.detail = redact_text(detail)
+        result.elapsed_s = time.monotonic() - started
+        self.stats[error or "ok"] += 1
+        log.debug("web.download", url=redact_url(result.url), status=result.status, error=error,
+                  detail=result.detail, start=result.start, written=result.written, total=result.total,
+                  elapsed_s=round(result.elapsed_s, 3))
+        return result
 
     def site_scheme(self, host: str) -> str | None:
         """'https' or 'http' once get_site has had an answer from this host (host[:port])."""
