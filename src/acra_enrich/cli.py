@@ -20,6 +20,7 @@ from acra_enrich.jobs.cli import jobs_app
 from acra_enrich.registry.fetch_cli import fetch_app
 from acra_enrich.resolve.cli import resolve_app
 from acra_enrich.runners.cli import run_express_cmd, runs_app
+from acra_enrich.tenants.cli import icp_app, tenants_app
 
 app = typer.Typer(
     help="Keep a company database built from Singapore's ACRA registry fresh and useful for prospecting.\n\n"
@@ -44,6 +45,8 @@ app.add_typer(run_app, name="run")
 app.add_typer(resolve_app, name="resolve")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(icp_app, name="icp")
 run_app.command("express")(run_express_cmd)
 
 @app.callback()

@@ -169,10 +169,30 @@ class Settings(BaseSettings):
 
     # --- nightly / express / tenants ----------------------------------------------------
     default_tenant_id: PosInt = Field(1, description="tenant used when none is given")
-    score_min_export: Annotated[float, Field(ge=0, le=1)] = 0.66
-    shortlist_daily_cap: NonNegInt = 20
+    score_min_export: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.66, description="a nightly lead scored at least this gets a crm.lead in the tenant's Odoo (High and "
+        "Medium companies get a partner either way)"
+    )
+    shortlist_daily_cap: NonNegInt = Field(20, description="companies in a tenant's daily target set "
+                                           "(SCHED_DAILY_CAP_PER_TENANT wins when set)")
+    sched_enabled: bool = Field(True, description="`acra-enrich scheduler` fires its slots; false = it only waits")
     sched_start_cron: str = Field("0 1 * * *", description="nightly start, cron in Asia/Singapore")
-    sched_daily_cap_per_tenant: NonNegInt = 20
+    sched_daily_cap_per_tenant: NonNegInt | None = Field(
+        None, description="companies in a tenant's daily target set; unset = SHORTLIST_DAILY_CAP"
+    )
+    sched_tenant_include: str | None = Field(
+        None, description="comma-separated tenant ids or names the scheduler runs; unset = every active tenant"
+    )
+    sched_tenant_exclude: str | None = Field(None, description="comma-separated tenant ids or names never scheduled")
+    sched_tenant_concurrency: PosInt = Field(3, description="tenants a nightly worker runs at once")
+    sched_company_concurrency: PosInt = Field(8, description="companies one tenant's nightly run enriches at once")
+    sched_poll_interval_s: PosFloat = Field(
+        30, description="an idle nightly worker also looks for work this often (NOTIFY wakes it at once)"
+    )
+    sched_grace_s: NonNegFloat = Field(
+        120, description="on SIGINT/SIGTERM, seconds running tenant runs get before they are released (they "
+        "resume from their manifest)"
+    )
     express_poll_interval_s: PosFloat = Field(
         30, description="an idle express dispatcher also looks for work this often (NOTIFY wakes it at once)"
     )
@@ -257,6 +277,22 @@ class Settings(BaseSettings):
         if not croniter.is_valid(value.strip()):
             raise ValueError("not a valid 5-field cron expression (e.g. '*/15 * * * *')")
         return value.strip()
+
+    @field_validator("sched_start_cron")
+    @classmethod
+    def _sched_cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value.strip()):
+            raise ValueError("not a valid 5-field cron expression (e.g. '0 1 * * *')")
+        return value.strip()
+
+    @property
+    def nightly_daily_cap(self) -> int:
+        """SCHED_DAILY_CAP_PER_TENANT, else its alias SHORTLIST_DAILY_CAP."""
+        if self.sched_daily_cap_per_tenant is not None:
+            return self.sched_daily_cap_per_tenant
+        return self.shortlist_daily_cap
 
     @property
     def excluded_statuses(self) -> list[str]:

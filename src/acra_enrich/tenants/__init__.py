@@ -1,0 +1,1 @@
+"""Tenants (sales teams), their Odoo connection and their ideal customer profile."""
