@@ -20,6 +20,8 @@ Control host `sandbox.control` (also reachable as the server's own address, orig
   GET  /slack                  messages received by the Slack webhook emulation
   POST /datagovsg              {"publish": "all"|dataset id, "rate_limit", "window_s", "retry_after",
                                "cut_next_download": bytes}: the data.gov.sg emulation's knobs
+  POST /odoo                   {"db", "login", "key"}: a fresh Odoo database with that API user
+  GET  /odoo/<db>?model=       the records of an emulated Odoo database (res.partner by default)
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from acra_enrich.sandbox.vendors import VENDOR_HOSTS
 from acra_enrich.sandbox.vendors._common import fault_response
 from acra_enrich.sandbox.vendors.datagovsg import Publisher
 from acra_enrich.sandbox.vendors.ddg import RateLimit
+from acra_enrich.sandbox.vendors.odoo import OdooState
 from acra_enrich.sandbox.vendors.slack import Inbox
 from acra_enrich.sandbox.world import ALL_HARD_CASES, World
 
@@ -158,6 +161,7 @@ class SandboxServer:
             self.ddg_limit.configure(limit, ddg_window_s)
         self.slack = Inbox()
         self.datagovsg = Publisher(world.seed, len(world.companies))
+        self.odoo = OdooState()
         self.stopping = threading.Event()
         self.started = time.monotonic()
         self.vendors = self._vendor_handlers()
@@ -181,7 +185,8 @@ class SandboxServer:
                 # the server owns the state its control API steers
                 extras: dict[str, dict[str, Any]] = {"ddg": {"rate_limit": self.ddg_limit},
                                                      "slack": {"inbox": self.slack},
-                                                     "datagovsg": {"publisher": self.datagovsg}}
+                                                     "datagovsg": {"publisher": self.datagovsg},
+                                                     "odoo": {"state": self.odoo}}
                 extra = extras.get(name, {})
                 built[name] = module.make_handler(self.world, self.faults, **extra)
             handlers[host] = built[name]
@@ -222,6 +227,7 @@ class SandboxServer:
         self.ddg_limit.reset()
         self.slack.clear()
         self.datagovsg.reset()
+        self.odoo.reset()
 
     # -- routing -------------------------------------------------------------------
 
@@ -303,6 +309,21 @@ class SandboxServer:
             except (TypeError, ValueError) as exc:
                 return _json({"error": str(exc)}, 400)
             return _json({"ok": True})
+        if method == "POST" and path == "/odoo":
+            try:
+                self.odoo.create_database(str(body["db"]), str(body["login"]), str(body["key"]))
+            except KeyError as exc:
+                return _json({"error": f"missing {exc}"}, 400)
+            return _json({"ok": True})
+        if method == "GET" and path.startswith("/odoo/"):
+            name = path.removeprefix("/odoo/")
+            if self.odoo.database(name) is None:
+                return _json({"error": "unknown Odoo database"}, 404)
+            model = req.arg("model") or "res.partner"
+            try:
+                return _json({"records": self.odoo.records(name, model)})
+            except KeyError:
+                return _json({"error": f"unknown model {model}"}, 404)
         if method == "GET" and path == "/slack":
             return _json({"messages": self.slack.messages()})
         return _json({"error": f"no control route {method} {path}"}, 404)

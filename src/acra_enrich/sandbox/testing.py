@@ -16,6 +16,7 @@ from typing import Any
 from acra_enrich.sandbox.faults import Faults
 from acra_enrich.sandbox.server import DEFAULT_HANG_S, RequestRecord, SandboxServer
 from acra_enrich.sandbox.vendors.datagovsg import Publisher
+from acra_enrich.sandbox.vendors.odoo import OdooState
 from acra_enrich.sandbox.world import SandboxCompany, World, build_world
 
 
@@ -44,8 +45,8 @@ class SandboxHandle:
         return self.server.log.snapshot(since, host)
 
     def reset(self) -> None:
-        """Clear the request log, scripted faults, the DuckDuckGo window, the Slack inbox and the
-        data.gov.sg emulation (every dataset back to its first version)."""
+        """Clear the request log, scripted faults, the DuckDuckGo window, the Slack inbox, the
+        data.gov.sg emulation (every dataset back to its first version) and the Odoo databases."""
         self.server.reset()
 
     def env(self) -> dict[str, str]:
@@ -61,6 +62,11 @@ class SandboxHandle:
     def datagovsg(self) -> Publisher:
         """The data.gov.sg emulation's state: publish(), configure_rate_limit(), cut_next_download()."""
         return self.server.datagovsg
+
+    @property
+    def odoo(self) -> OdooState:
+        """The Odoo emulation's databases: create_database(), add_user(), records(), edit()."""
+        return self.server.odoo
 
     def slack_messages(self) -> list[dict[str, Any]]:
         return self.server.slack.messages()

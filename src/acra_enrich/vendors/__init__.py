@@ -30,6 +30,7 @@ from acra_enrich.vendors.budget_gate import VENDOR_BUDGETS, BudgetGate
 from acra_enrich.vendors.jina import JinaReader, ReaderPage, ReadResult
 from acra_enrich.vendors.llm import LlmClient, LlmResult, TokenUsage
 from acra_enrich.vendors.lusha import LushaClient, LushaPerson, PersonResult
+from acra_enrich.vendors.odoo import OdooAnswer, OdooClient
 from acra_enrich.vendors.policies import make_vendor_web_client, vendor_host_policies
 from acra_enrich.vendors.search import Cooldown, SearchClient, SearchHit, SearchResult
 from acra_enrich.vendors.slack import SlackClient, SlackResult
@@ -73,7 +74,8 @@ def build_vendors(settings: Settings, web: WebClient, budget: BudgetGate | None 
 __all__ = [
     "BUDGET_EXHAUSTED", "DISABLED", "ERROR", "OK", "RATE_LIMITED", "TIMEOUT_STATUS", "UNAUTHORIZED",
     "VENDOR_BUDGETS", "ApifyClient", "BudgetGate", "Cooldown", "EmailVerdict", "ExtractResult", "ExtractedPage",
-    "JinaReader", "LinkedInPerson", "LlmClient", "LlmResult", "LushaClient", "LushaPerson", "PeopleResult",
+    "JinaReader", "LinkedInPerson", "LlmClient", "LlmResult", "LushaClient", "LushaPerson", "OdooAnswer",
+    "OdooClient", "PeopleResult",
     "PersonResult", "ReadResult", "ReaderPage", "SearchClient", "SearchHit", "SearchResult", "SlackClient",
     "SlackResult", "Status", "TavilyClient", "TavilySearchResult", "TokenUsage", "VendorOutcome", "Vendors",
     "VerifyResult", "ZeroBounceClient", "build_vendors", "make_vendor_web_client", "vendor_host_policies",

@@ -25,10 +25,11 @@ _LIMITS: dict[str, tuple[float, int]] = {
     "zerobounce": (0.05, 4),  # /validate allows thousands per 10 s
     "zerobounce_bulk": (12.0, 1),  # /validatebatch: 5 calls/min
     "slack": (1.0, 1),  # incoming webhooks: one message per second
+    "odoo": (0.1, 2),  # no published limit; Odoo Online throttles bursts
 }
 
 
-def _api(settings: Settings, name: str) -> HostPolicy:
+def api_policy(settings: Settings, name: str) -> HostPolicy:
     interval, concurrency = _LIMITS[name]
     return HostPolicy(min_interval_s=interval * settings.vendor_min_interval_scale, concurrency=concurrency,
                       robots=False, adaptive=False)
@@ -39,13 +40,13 @@ def vendor_host_policies(settings: Settings) -> dict[str, HostPolicy]:
     policies = {
         # A website, not an API: adaptive pacing on top of the slow floor.
         settings.ddg_base_url: HostPolicy(min_interval_s=settings.ddg_min_interval_s, concurrency=1, robots=False),
-        settings.jina_base_url: _api(settings, "jina_key" if settings.jina_api_key else "jina_keyless"),
-        settings.tavily_base_url: _api(settings, "tavily"),
-        settings.openai_base_url or OPENAI_DEFAULT_BASE_URL: _api(settings, "openai"),
-        settings.apify_base_url: _api(settings, "apify"),
-        settings.lusha_base_url: _api(settings, "lusha"),
-        settings.zerobounce_base_url: _api(settings, "zerobounce"),
-        settings.zerobounce_bulk_base_url: _api(settings, "zerobounce_bulk"),
+        settings.jina_base_url: api_policy(settings, "jina_key" if settings.jina_api_key else "jina_keyless"),
+        settings.tavily_base_url: api_policy(settings, "tavily"),
+        settings.openai_base_url or OPENAI_DEFAULT_BASE_URL: api_policy(settings, "openai"),
+        settings.apify_base_url: api_policy(settings, "apify"),
+        settings.lusha_base_url: api_policy(settings, "lusha"),
+        settings.zerobounce_base_url: api_policy(settings, "zerobounce"),
+        settings.zerobounce_bulk_base_url: api_policy(settings, "zerobounce_bulk"),
     }
     # data.gov.sg publishes a per-10-s limit rather than a spacing; one call at a time keeps
     # the limit without a burst, whichever of its two hosts a call goes to.
@@ -53,15 +54,16 @@ def vendor_host_policies(settings: Settings) -> dict[str, HostPolicy]:
         interval = RATE_WINDOW_S / download_calls_per_window(settings) * settings.vendor_min_interval_scale
         policies[base] = HostPolicy(min_interval_s=interval, concurrency=1, robots=False, adaptive=False)
     if settings.slack_webhook_url is not None:
-        policies[settings.slack_webhook_url.get_secret_value()] = _api(settings, "slack")
+        policies[settings.slack_webhook_url.get_secret_value()] = api_policy(settings, "slack")
     return policies
 
 
-def make_vendor_web_client(settings: Settings) -> WebClient:
+def make_vendor_web_client(settings: Settings, extra_policies: dict[str, HostPolicy] | None = None) -> WebClient:
     """The web client for vendor APIs: vendor pacing, and VENDOR_TIMEOUT_S instead of the page
     timeout (an LLM answer or a synchronous Apify run takes far longer than a page fetch).
+    `extra_policies` adds hosts known only at run time (a tenant's Odoo).
 
     Kept apart from the crawler's client only for that timeout; it goes through the same
     boundary (proxy, SSRF guard, retries, size caps)."""
     vendor_settings = settings.model_copy(update={"crawler_timeout_s": settings.vendor_timeout_s})
-    return make_web_client(vendor_settings, host_policies=vendor_host_policies(settings))
+    return make_web_client(vendor_settings, host_policies={**vendor_host_policies(settings), **(extra_policies or {})})

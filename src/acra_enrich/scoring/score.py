@@ -1,0 +1,60 @@
+"""Score, bucket and rationale from a feature vector (see scoring/__init__.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from acra_enrich.scoring.features import FEATURES, LeadInputs, feature_vector, features_hash
+
+HIGH_AT = 0.70
+MEDIUM_AT = 0.45
+_MISSING_TEXT = {
+    "icp_industry": "industry outside the ICP", "icp_employees": "size outside or unknown",
+    "icp_incorporation": "age outside or unknown", "icp_district": "outside the target districts",
+    "icp_keywords": "no ICP keywords", "website_found": "no website", "verified_emails": "no verified email",
+    "decision_makers": "no decision-maker contact", "hiring": "no hiring signal", "tech_signals": "few tech signals",
+    "freshness": "stale data", "revenue": "revenue unknown or small",
+}
+
+
+@dataclass(frozen=True)
+class LeadScore:
+    features: dict[str, float]
+    features_hash: str
+    score: float
+    bucket: str
+    rationale: str
+
+
+def score(vector: Mapping[str, float]) -> float:
+    total = sum(weight * min(max(vector.get(name, 0.0), 0.0), 1.0) for name, (weight, _) in FEATURES.items())
+    return round(min(max(total, 0.0), 1.0), 4)
+
+
+def bucket_of(value: float) -> str:
+    return "High" if value >= HIGH_AT else "Medium" if value >= MEDIUM_AT else "Low"
+
+
+def rationale(vector: Mapping[str, float], value: float) -> str:
+    """One or two sentences: what drove the score (features at half or more, largest share of
+    the score first) and, below High, what held it back most (features under half)."""
+    order = {name: i for i, name in enumerate(FEATURES)}
+    strong = sorted((n for n in FEATURES if vector.get(n, 0.0) >= 0.5),
+                    key=lambda n: (-FEATURES[n][0] * vector.get(n, 0.0), order[n]))
+    bucket = bucket_of(value)
+    drivers = [FEATURES[n][1] for n in strong[:3]]
+    text = f"{bucket} ({value:.2f}): " + (", ".join(drivers) if drivers else "little fits") + "."
+    if bucket != "High":
+        weak = sorted((n for n in FEATURES if vector.get(n, 0.0) < 0.5),
+                      key=lambda n: (-FEATURES[n][0] * (1 - vector.get(n, 0.0)), order[n]))
+        if weak:
+            text += " Held back by " + " and ".join(_MISSING_TEXT[n] for n in weak[:2]) + "."
+    return text
+
+
+def score_lead(inputs: LeadInputs, *, recheck_days: int, now: datetime | None = None) -> LeadScore:
+    vector = feature_vector(inputs, recheck_days=recheck_days, now=now)
+    value = score(vector)
+    return LeadScore(vector, features_hash(vector), value, bucket_of(value), rationale(vector, value))
