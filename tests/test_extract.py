@@ -13,6 +13,7 @@ from acra_enrich.enrich.extract import about, hardcap
 from acra_enrich.enrich.extract.address import address_from_text
 from acra_enrich.enrich.extract.careers import employees_hint, open_jobs_from_text
 from acra_enrich.enrich.extract.emails import clean_email, decode_cfemail
+from acra_enrich.enrich.facts import Phone
 from acra_enrich.enrich.extract.page import (
     Address,
     PageFacts,
@@ -661,7 +662,7 @@ def test_merge_facts_preferences_and_sources() -> None:
         home_url, "home", title="Acme", text="home text",
         site_names=[Sourced("Acme", home_url, "title")],
         emails=[Sourced("acme.sg@gmail.com", home_url, "text"), Sourced("info@acme.com.sg", home_url, "mailto")],
-        phones=[Sourced("+6561234567", home_url, "tel")],
+        phones=[Phone("+6561234567", home_url, "tel")],
         linkedin_url=Sourced("https://www.linkedin.com/in/founder", home_url, "link"),
         socials={"facebook": Sourced("https://www.facebook.com/acme", home_url, "link")},
         about_text=Sourced("Home blurb", home_url, "trafilatura"),
@@ -680,7 +681,7 @@ def test_merge_facts_preferences_and_sources() -> None:
     contact = _page(
         contact_url, "contact", text="contact text",
         emails=[Sourced("sales@shop.acme.com.sg", contact_url, "mailto"), Sourced("partner@vendor.com", contact_url, "text")],
-        phones=[Sourced("+6561234567", contact_url, "text"), Sourced("+6598765432", contact_url, "text")],
+        phones=[Phone("+6561234567", contact_url, "text"), Phone("+6598765432", contact_url, "text", kind="mobile")],
         address=Sourced(Address("10 Anson Road", "079903", "Singapore", "Singapore"), contact_url, "jsonld"),
         uens=[Sourced(OUR_UEN, contact_url, "text")],
     )

@@ -90,6 +90,20 @@ async def test_llm_invented_contact_data_is_discarded_and_corpus_values_kept(sb:
     assert result.counts["llm_tokens"] > 0
 
 
+async def test_a_fax_the_llm_reports_as_a_phone_is_refused(sb: SandboxHandle, vendors: Vendors) -> None:
+    settings = load_settings()
+    company = company_where(sb, quiet_site, lambda c: "llm_invents" in c.truth.hard_cases
+                            and any(f.startswith("+65") for f in c.truth.faxes))
+    facts = await crawl(settings, company)
+    fax = next(f.value for f in facts.faxes if f.value.startswith("+65"))
+
+    result = await llm_extract(facts, vendors.llm, settings, company_name=company.name)
+
+    assert result.facts is not None and result.counts["rejected_fax"] >= 1
+    assert fax not in {p.value for p in result.facts.phones}
+    assert fax in {f.value for f in result.facts.faxes}
+
+
 async def test_llm_fills_a_value_extraction_missed_with_the_page_it_occurs_on(sb: SandboxHandle,
                                                                                vendors: Vendors) -> None:
     settings = load_settings()

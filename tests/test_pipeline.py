@@ -148,6 +148,7 @@ def test_search_runs_once_and_only_when_guesses_fail(world_run) -> None:
 def test_extracted_fields_match_the_truth(world_run) -> None:
     sandbox, results, _ = world_run
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # right, extracted, true
+    faxes_as_phones, wrong_country = [], []
     for uen, result in results.items():
         truth = sandbox.company(uen).truth
         if not result.domain or result.domain.domain != truth.domain or result.facts is None:
@@ -156,6 +157,7 @@ def test_extracted_fields_match_the_truth(world_run) -> None:
         for name, got, expected in (
             ("emails", {e.value for e in facts.emails}, set(truth.emails)),
             ("phones", {p.value for p in facts.phones}, set(truth.phones)),
+            ("faxes", {f.value for f in facts.faxes}, set(truth.faxes)),
             ("linkedin", {facts.linkedin_url.value} if facts.linkedin_url else set(),
              {truth.linkedin_url} if truth.linkedin_url else set()),
             ("postal_code", {facts.address.value.postal_code} if facts.address else set(),
@@ -164,12 +166,22 @@ def test_extracted_fields_match_the_truth(world_run) -> None:
             counts[name][0] += len(got & expected)
             counts[name][1] += len(got)
             counts[name][2] += len(expected)
+        faxes_as_phones += [p.value for p in facts.phones if p.value in truth.faxes]
+        # The same subscriber digits under another country code: a number read in the wrong country.
+        true_numbers = {*truth.phones, *truth.faxes}
+        wrong_country += [n.value for n in (*facts.phones, *facts.faxes) if n.value not in true_numbers
+                          and any(t.endswith(n.value[-8:]) for t in true_numbers)]
+    assert faxes_as_phones == [] and wrong_country == []
+    # The world prints faxes beside phones (same line, tables, icons, tel: links, footers) and
+    # offices abroad in their own national formats; all are read right on this seed. The
+    # thresholds leave room for a page lost to a timeout on a slow machine, not for a rule
+    # that stopped working.
     for name, (right, extracted, true) in counts.items():
         assert true > 20, name
         # Precision: a value we report must be the company's (sales will write to it).
-        assert right / max(extracted, 1) >= 0.95, (name, right, extracted)
-        # Recall: most truth values are on pages a polite crawl of a few pages reaches.
-        assert right / true >= 0.7, (name, right, true)
+        assert right / max(extracted, 1) >= 0.98, (name, right, extracted)
+        # Recall: the truth values are on pages a polite crawl of a few pages reaches.
+        assert right / true >= 0.9, (name, right, true)
 
 
 def test_politeness_robots_and_user_agent(world_run) -> None:

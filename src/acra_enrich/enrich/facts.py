@@ -23,6 +23,41 @@ class Sourced(Generic[T]):
     method: str
 
 
+PhoneKind = Literal["phone", "mobile", "whatsapp", "hotline", "toll_free", "fax"]
+# How the number's country was decided: printed with its country code; read in the region
+# of the office block it sits in, of its page, or of the whole site; or guessed (no evidence).
+PhoneBasis = Literal["international", "section", "page", "site", "guessed"]
+_BASIS_CONFIDENCE: dict[str, float] = {"international": 0.95, "section": 0.9, "page": 0.9, "site": 0.85, "guessed": 0.6}
+
+
+@dataclass(frozen=True)
+class Phone(Sourced[str]):
+    """A phone or fax number in E.164 (`value`), with what the page said about it.
+
+    `labelled`: the page named its kind (a "Fax:" label, a fax column, a WhatsApp link);
+    otherwise the kind comes from the number's type. `raw` is the number as printed, so a
+    guessed reading can be redone once the site's country is known.
+    """
+
+    kind: PhoneKind = "phone"
+    basis: PhoneBasis = "international"
+    labelled: bool = False
+    extension: str | None = None
+    raw: str = ""
+
+    @property
+    def confidence(self) -> float:
+        return _BASIS_CONFIDENCE[self.basis]
+
+    @property
+    def singapore_evidence(self) -> bool:
+        """Singaporean as printed: with +65/(65), or a national 6/8/9 number on a page or site
+        that shows it is in Singapore. A number only guessed to be Singaporean is no evidence."""
+        if not self.value.startswith("+65") or self.basis == "guessed":
+            return False
+        return self.basis == "international" or (len(self.value) == 11 and self.value[3] in "689")
+
+
 @dataclass(frozen=True)
 class Address:
     street: str | None
@@ -39,7 +74,9 @@ class _Facts:
     title: str | None = None
     site_names: list[Sourced[str]] = field(default_factory=list)
     emails: list[Sourced[str]] = field(default_factory=list)
-    phones: list[Sourced[str]] = field(default_factory=list)
+    phones: list[Phone] = field(default_factory=list)  # never a fax
+    faxes: list[Phone] = field(default_factory=list)
+    region: str | None = None  # the country the page (site) gives evidence for; None: no evidence
     linkedin_url: Sourced[str] | None = None
     socials: dict[str, Sourced[str]] = field(default_factory=dict)
     address: Sourced[Address] | None = None

@@ -105,6 +105,7 @@ class EnrichmentResult:
             "pages_fetched": self.pages_fetched,
             "emails": [e.value for e in facts.emails] if facts else [],
             "phones": [p.value for p in facts.phones] if facts else [],
+            "faxes": [f.value for f in facts.faxes] if facts else [],
             "linkedin_url": facts.linkedin_url.value if facts and facts.linkedin_url else None,
             "address": facts.address.value.__dict__ if facts and facts.address else None,
             "about_text": facts.about_text.value if facts and facts.about_text else None,

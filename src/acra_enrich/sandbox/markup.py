@@ -8,6 +8,8 @@ import random
 import re
 from html import escape
 
+import phonenumbers
+
 Fragment = tuple[str, str]  # (html, markdown)
 
 
@@ -56,6 +58,31 @@ def phone_fragment(e164: str, variant: int, linked: bool) -> Fragment:
     if linked:
         return f'<a href="tel:{e164}">{escape(shown)}</a>', f"[{shown}](tel:{e164})"
     return escape(shown), shown
+
+
+FAX_STYLES = ("same_line", "table", "letter", "icon", "tel_linked")
+
+
+def fax_fragment(e164: str, variant: int, style: str) -> Fragment:
+    """A fax number as sites label it: "Fax: ...", "F: ...", an icon, a tel: link, or bare
+    (style "table": the label is the table's own header cell)."""
+    shown = escape(phone_display(e164, variant))
+    if style == "table":
+        return shown, shown
+    if style == "letter":
+        return f"F: {shown}", f"F: {shown}"
+    if style == "icon":  # a reader drops icon fonts: its text keeps a written label
+        return f'<i class="fa fa-fax" aria-hidden="true"></i> {shown}', f"Fax: {shown}"
+    if style == "tel_linked":
+        return f'Fax: <a href="tel:{e164}">{shown}</a>', f"Fax: [{shown}](tel:{e164})"
+    return f"Fax: {shown}", f"Fax: {shown}"
+
+
+def office_number(e164: str, national: bool) -> str:
+    """An overseas office's number in its country's national format ("03-2161 8888") or in full."""
+    number = phonenumbers.parse(e164)
+    return phonenumbers.format_number(
+        number, phonenumbers.PhoneNumberFormat.NATIONAL if national else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def _ident(seed: str, n: int) -> str:

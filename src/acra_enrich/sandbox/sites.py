@@ -98,7 +98,8 @@ class Site:
             r.choice(("linked", "linked", "plain")))
         self.two_deep = "contact_two_deep" in self.cases
         self.footer_contact = not self.two_deep and r.random() < 0.6
-        self.phone_variants = [r.randrange(6) for _ in t.phones]
+        self.local_phones = [p for p in t.phones if p.startswith("+65")]  # offices' numbers print in their block
+        self.phone_variants = [r.randrange(6) for _ in self.local_phones]
         self.phone_linked = r.random() < 0.6
         self.services = r.sample(_SERVICES, 4)
         self.tagline = r.choice(_TAGLINES)
@@ -106,6 +107,12 @@ class Site:
         self.jobs = [r.choice(_JOB_TITLES) for _ in range(t.jobs_count or 0)]
         self.employee_phrase = r.choice(("a team of {n}+ professionals", "over {n} employees",
                                          "{n} dedicated staff", "a {n}-strong team"))
+        # Fax numbers have their own draw, so the rest of the site looks as before they existed.
+        nr = random.Random(f"acra-sandbox-numbers:{world.seed}:{company.uen}")
+        self.fax = next((f for f in t.faxes if f.startswith("+65")), None)
+        styles = [s for s in markup.FAX_STYLES if s != "icon" or "script_only" not in self.cases]
+        self.fax_style, self.fax_variant = nr.choice(styles), nr.randrange(6)
+        self.fax_in_footer = nr.random() < 0.5
 
     # -- routing ---------------------------------------------------------------------
 
@@ -234,15 +241,39 @@ class Site:
             label = f"{person.title}, {person.full_name}" if person else ("Email" if i == 0 else "Sales & enquiries")
             h, m = markup.email_fragment(email, self.email_style, self.r, "Email us" if i == 0 else f"Email {label}")
             page.add(f'<p class="email">{escape(label)}: {h}</p>', f"{label}: {m}")
-        for phone, variant in zip(t.phones, self.phone_variants):
+        for i, (phone, variant) in enumerate(zip(self.local_phones, self.phone_variants)):
             kind = "Mobile" if phone[3] in "89" else "Tel"
             h, m = markup.phone_fragment(phone, variant, self.phone_linked)
-            page.add(f'<p class="phone">{kind}: {h}</p>', f"{kind}: {m}")
+            if i == 0 and self.fax:
+                for fragment in self._with_fax(kind, h, m):
+                    page.add(*fragment)
+            else:
+                page.add(f'<p class="phone">{kind}: {h}</p>', f"{kind}: {m}")
+        if t.offices:
+            page.add("<h2>Regional offices</h2>", "## Regional offices")
+        for office in t.offices:
+            numbers = f"Tel: {markup.office_number(office.phone, office.national)}"
+            if office.fax:
+                numbers += f"   Fax: {markup.office_number(office.fax, office.national)}"
+            page.add(f'<div class="office"><h3>{escape(office.city)}</h3><p>{escape(office.address)}</p>'
+                     f"<p>{escape(numbers)}</p></div>", f"### {office.city}\n\n{office.address}\n\n{numbers}")
         page.add("<p>Opening hours: Mon-Fri 9am - 6pm</p>", "Opening hours: Mon-Fri 9am - 6pm")
         page.add('<form class="contact-form" method="post" action="/contact-submit"><input name="name" placeholder="Name">'
                  '<input name="email" type="email" placeholder="Your email"><textarea name="message"></textarea>'
                  '<button type="submit">Send</button></form>', "")
         return page
+
+    def _with_fax(self, kind: str, phone_html: str, phone_md: str) -> tuple[markup.Fragment, ...]:
+        """The main line with the fax beside it, in the site's fax style."""
+        assert self.fax is not None
+        fh, fm = markup.fax_fragment(self.fax, self.fax_variant, self.fax_style)
+        if self.fax_style == "same_line":
+            return ((f'<p class="phone">{kind}: {phone_html} &nbsp; {fh}</p>', f"{kind}: {phone_md}  {fm}"),)
+        if self.fax_style == "table":
+            return ((f'<table class="numbers"><tr><th>{kind}</th><td>{phone_html}</td></tr>'
+                     f"<tr><th>Fax</th><td>{fh}</td></tr></table>", f"| {kind} | {phone_md} |\n| Fax | {fm} |"),)
+        return ((f'<p class="phone">{kind}: {phone_html}</p>', f"{kind}: {phone_md}"),
+                (f'<p class="contact-line">{fh}</p>', fm))
 
     def _page_careers(self) -> Page:
         t, c = self.truth, self.company
@@ -308,7 +339,8 @@ class Site:
                     f'<span itemprop="addressLocality">Singapore</span> '
                     f'<span itemprop="postalCode">{a.postal_code}</span>'
                     '<meta itemprop="addressCountry" content="SG"></div>'
-                    f'<meta itemprop="telephone" content="{self.truth.phones[0]}"></div>')
+                    f'<meta itemprop="telephone" content="{self.truth.phones[0]}">'
+                    + (f'<meta itemprop="faxNumber" content="{self.fax}">' if self.fax else "") + "</div>")
         else:
             html = f'<address>{escape(a.street)}<br>Singapore {a.postal_code}</address>'
         return html, f"Address: {a.street}, Singapore {a.postal_code}"
@@ -320,6 +352,8 @@ class Site:
             "url": f"https://{self.host}/", "logo": f"https://{self.host}/assets/img/logo@2x.png",
             "telephone": markup.phone_display(t.phones[0], 0),
         }
+        if self.fax:
+            org["faxNumber"] = markup.phone_display(self.fax, 0)
         if t.address:
             org["address"] = {"@type": "PostalAddress", "streetAddress": t.address.street,
                               "postalCode": t.address.postal_code, "addressLocality": "Singapore",
@@ -351,7 +385,11 @@ class Site:
                 parts.append((f"<p>{escape(t.address.street)}, Singapore {t.address.postal_code}</p>",
                               f"{t.address.street}, Singapore {t.address.postal_code}"))
             h, m = markup.phone_fragment(t.phones[0], self.phone_variants[0], self.phone_linked)
-            parts.append((f"<p>T: {h}</p>", f"T: {m}"))
+            if self.fax and self.fax_in_footer:
+                fax = escape(markup.phone_display(self.fax, self.fax_variant))
+                parts.append((f"<p>T: {h} | F: {fax}</p>", f"T: {m} | F: {fax}"))
+            else:
+                parts.append((f"<p>T: {h}</p>", f"T: {m}"))
             first = next((e for e in t.emails if not e.startswith("careers@")), None)
             if first:
                 h, m = markup.email_fragment(first, self.email_style, self.r)

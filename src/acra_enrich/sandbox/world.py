@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Literal
 
+import phonenumbers
 from stdnum.sg import uen as stdnum_uen
 
 from acra_enrich.registry.sample import iter_good_records
@@ -100,6 +101,18 @@ class Address:
 
 
 @dataclass(frozen=True)
+class Office:
+    """An overseas office a Singapore company lists on its contact page."""
+
+    city: str
+    country: str
+    address: str  # as printed, ending with the city or country
+    phone: str  # E.164
+    fax: str | None  # E.164
+    national: bool  # printed in the country's own national format ("03-2161 8888"), not "+60 3-..."
+
+
+@dataclass(frozen=True)
 class Person:
     first_name: str
     last_name: str
@@ -114,6 +127,22 @@ class Person:
         return f"{self.first_name} {self.last_name}"
 
 
+# Overseas offices: (city, country, address template, country calling code + area code, first
+# digits of the subscriber number, subscriber length). Numbers are checked with libphonenumber.
+_OFFICE_PLACES: tuple[tuple[str, str, str, str, str, int], ...] = (
+    ("Kuala Lumpur", "Malaysia", "Level {n}, Menara {x}, Jalan Sultan Ismail, 50250 Kuala Lumpur, Malaysia",
+     "+603", "2", 8),
+    ("Jakarta", "Indonesia", "{n}th Floor, Wisma {x}, Jl. Jend. Sudirman Kav. 52-53, Jakarta 12190, Indonesia",
+     "+6221", "5", 8),
+    ("Hong Kong", "Hong Kong", "Unit {n}03, {x} Centre, 89 Queensway, Admiralty, Hong Kong", "+852", "2", 8),
+    ("Ho Chi Minh City", "Vietnam", "Floor {n}, {x} Tower, 2 Hai Ba Trung, District 1, Ho Chi Minh City, Vietnam",
+     "+8428", "3", 8),
+    ("Shanghai", "China", "Room {n}05, {x} Plaza, 100 Century Avenue, Pudong, Shanghai 200120, China",
+     "+8621", "6", 8),
+)
+_OFFICE_BUILDINGS = ("Hap Seng", "Mulia", "Lippo", "Bitexco", "Raffles", "Central", "Pacific", "Harbour")
+
+
 @dataclass(frozen=True)
 class CompanyTruth:
     """What a perfect enrichment of this company finds on the public web."""
@@ -124,7 +153,9 @@ class CompanyTruth:
     alias_domains: tuple[str, ...] = ()  # other domains of the company that redirect to the site
     decoy_domains: tuple[str, ...] = ()  # guessable domains that are NOT this company's (parked, look-alike)
     emails: tuple[str, ...] = ()  # public emails on crawlable pages, lower case
-    phones: tuple[str, ...] = ()  # E.164
+    phones: tuple[str, ...] = ()  # E.164: the Singapore lines first, then the overseas offices'
+    faxes: tuple[str, ...] = ()  # E.164: fax numbers, printed as such (never phones)
+    offices: tuple[Office, ...] = ()  # overseas offices (their numbers are in phones/faxes)
     linkedin_url: str | None = None
     socials: Mapping[str, str] = field(default_factory=dict)  # platform -> URL
     address: Address | None = None
@@ -233,6 +264,34 @@ def _landline(r: random.Random) -> str:
 
 def _mobile(r: random.Random) -> str:
     return f"+65{r.choice(('8', '9'))}{r.choice('12345678')}{r.randrange(1_000_000):06d}"
+
+
+def _valid_number(r: random.Random, prefix: str, lead: str, length: int) -> str:
+    for _ in range(50):
+        number = prefix + lead + "".join(str(r.randrange(10)) for _ in range(length - len(lead)))
+        if phonenumbers.is_valid_number(phonenumbers.parse(number)):
+            return number
+    raise AssertionError(f"no valid number under {prefix}{lead}")  # the table above is wrong
+
+
+def _numbers(seed: int, uen: str, phones: list[str]) -> tuple[tuple[str, ...], tuple[Office, ...]]:
+    """Fax numbers (often the main line's neighbour) and overseas offices, from their own draw
+    so the rest of the company stays as it was before they existed."""
+    r = _rng(seed, uen, "numbers")
+    faxes: list[str] = []
+    if r.random() < 0.45:
+        main = phones[0]
+        neighbour = main[:-1] + str((int(main[-1]) + 1) % 10)
+        faxes.append(neighbour if r.random() < 0.5 and neighbour not in phones else _landline(r))
+    offices: list[Office] = []
+    if r.random() < 0.15:
+        for city, country, template, prefix, lead, length in r.sample(_OFFICE_PLACES, r.choice((1, 1, 2))):
+            phone = _valid_number(r, prefix, lead, length)
+            fax = _valid_number(r, prefix, lead, length) if r.random() < 0.5 else None
+            address = template.format(n=r.randrange(2, 40), x=r.choice(_OFFICE_BUILDINGS))
+            offices.append(Office(city, country, address, phone, fax if fax != phone else None, r.random() < 0.6))
+    faxes += [o.fax for o in offices if o.fax]
+    return tuple(f for f in dict.fromkeys(faxes) if f not in phones), tuple(offices)
 
 
 def _moved_address(r: random.Random) -> Address:
@@ -396,6 +455,8 @@ class _Builder:
         phones = [_landline(r)]
         if r.random() < 0.4:
             phones.append(_mobile(r))
+        faxes, offices = _numbers(self.seed, uen, phones)
+        phones += [o.phone for o in offices]
         address = reg_addr if reg_addr is not None and r.random() < 0.85 else (
             _moved_address(r) if reg_addr is not None else Address(*r.choice(_FOREIGN_STREETS)))
         slug = names.slug(company.name)
@@ -442,6 +503,7 @@ class _Builder:
             domain=domain, found_by="search_only" if "search_only" in cases else "guess",
             site_host=site_host, alias_domains=tuple(aliases), decoy_domains=tuple(decoys),
             emails=tuple(dict.fromkeys(e.lower() for e in emails)), phones=tuple(dict.fromkeys(phones)),
+            faxes=faxes, offices=offices,
             linkedin_url=linkedin, socials=socials, address=address, about_text=about,
             tech_stack=tech, jobs_count=jobs, employees_est=employees, hard_cases=frozenset(cases),
             crawl_delay_s=crawl_delay, bait_emails=bait_emails, bait_phones=bait_phones,

@@ -11,7 +11,8 @@ Weights (additive, then clamped to 0..1), and why:
   uen       +0.40       the company's own UEN printed on the page. UENs are unique and carry a
                         check letter, so this is the strongest single proof; with a good name
                         match it lifts the score close to 1.
-  sg        +0.10       a Singapore postal address or a +65 phone: the site is at least a
+  sg        +0.10       a Singapore postal address or a phone Singaporean as printed (+65, or a
+                        6/8/9 number on a page showing it is in Singapore): the site is at least a
                         Singapore business, which a same-named foreign site is not.
   other UEN x0.25       a different *valid* UEN on the page and not ours: the page very likely
                         belongs to another registered entity (a look-alike). Multiplicative, so a
@@ -131,7 +132,7 @@ def identity_score(company_name: str, uen: str | None, facts: PageFacts, signals
     sg_address = facts.address is not None and (
         facts.address.value.country == "Singapore" or bool(facts.address.value.postal_code)
     )
-    sg_phone = any(p.value.startswith("+65") for p in facts.phones)
+    sg_phone = any(p.singapore_evidence for p in facts.phones)
     sg = sg_address or sg_phone
     if sg:
         score += W_SG

@@ -31,6 +31,22 @@ BLOCK_TAGS = frozenset(
 )
 
 
+# Icon fonts mark contact details with empty elements (<i class="fa fa-fax"></i>): rendered as
+# the symbol a reader sees, they keep "☎ 6123 4567 📠 6123 4568" two labelled numbers.
+_ICON_TAGS = frozenset({"i", "span", "em"})
+_ICON_CLASS = re.compile(r"(?<![a-z])(fax|whatsapp|mobile|phone|envelope)(?![a-z])", re.IGNORECASE)
+_ICON_GLYPHS = {"fax": "📠", "whatsapp": "WhatsApp", "mobile": "📱", "phone": "☎", "envelope": "✉"}
+
+
+def _icon_glyph(node: LexborNode) -> str | None:
+    if node.tag not in _ICON_TAGS:
+        return None
+    found = _ICON_CLASS.search(node.attributes.get("class") or "")
+    if found is None or (node.text() or "").strip():
+        return None
+    return _ICON_GLYPHS[found.group(1).lower()]
+
+
 def sanitize_html(html: str | bytes | None, limit: int = MAX_HTML_CHARS) -> str:
     """Return a parseable string: decoded, capped, without control characters or lone surrogates."""
     if html is None:
@@ -120,7 +136,8 @@ def visible_text(tree: LexborHTMLParser, limit: int = 200_000) -> str:
         doc = tree.clone()
         doc.strip_tags(_NON_VISIBLE)
         for hidden in doc.css("[hidden], [aria-hidden=true]"):
-            hidden.decompose()
+            if _icon_glyph(hidden) is None:  # icon fonts are aria-hidden, yet what they show matters
+                hidden.decompose()
         root = doc.body or doc.root
         if root is None:
             return ""
@@ -132,12 +149,18 @@ def visible_text(tree: LexborHTMLParser, limit: int = 200_000) -> str:
             if tag == "br":
                 parts.append("\n")
                 continue
-            if tag != "-text":
-                continue
-            chunk = node.text_content or ""
-            if not chunk.strip():
-                parts.append(" ")
-                continue
+            if tag == "-text":
+                chunk = node.text_content or ""
+                if not chunk.strip():
+                    parts.append(" ")
+                    continue
+            else:
+                glyph = _icon_glyph(node)
+                if glyph is None:
+                    if tag in BLOCK_TAGS:
+                        last_block = -1  # even an empty <p></p> ends the text run before it
+                    continue
+                chunk = f" {glyph} "
             block, link = _container_ids(node)
             if block != last_block:
                 parts.append("\n")

@@ -24,7 +24,7 @@ from acra_enrich.enrich.extract.emails import extract_emails
 from acra_enrich.enrich.facts import Address, CompanyFacts, PageFacts, PageRole, Sourced
 from acra_enrich.enrich.discover.identity import IdentityScore, identity_score
 from acra_enrich.enrich.extract.links import LinkCandidate, ats_links, linkedin_rank, nav_links, rank_nav_links, social_links
-from acra_enrich.enrich.extract.phones import extract_phones
+from acra_enrich.enrich.extract.phones import extract_phones, merge_numbers
 from acra_enrich.enrich.extract.signals import PageSignals, page_signals
 from acra_enrich.enrich.sites import host_matches, registrable_domain
 from acra_enrich.enrich.extract.structured import StructuredData, extract_structured
@@ -145,13 +145,17 @@ def _extract_page(url: str, html: str, role: PageRole, text_limit: int, about_ti
         hint = employees_hint(visible)
         employees = Sourced(hint, url, "text") if hint else None
 
+    numbers = extract_phones(tree, visible, url, telephones=structured.telephones, faxes=structured.faxes,
+                             countries=structured.countries)
     return PageFacts(
         url=url,
         role=role,
         title=title,
         site_names=site_names,
         emails=extract_emails(tree, visible, url, structured.emails),
-        phones=extract_phones(tree, visible, url, structured.telephones),
+        phones=numbers.phones,
+        faxes=numbers.faxes,
+        region=numbers.region.region,
         linkedin_url=linkedin,
         socials=socials,
         address=address,
@@ -237,6 +241,8 @@ def merge_facts(pages: Sequence[PageFacts], *, text_limit: int = 40_000) -> Comp
     ]
     employees = min(employees_candidates, key=lambda e: e.method == "text", default=None)
 
+    phones, faxes, region = merge_numbers([((*p.phones, *p.faxes), p.region) for p in contact_first])
+
     texts = []
     size = 0
     for page in corpus_first:
@@ -251,7 +257,9 @@ def merge_facts(pages: Sequence[PageFacts], *, text_limit: int = 40_000) -> Comp
         title=home.title or _first(p.title for p in corpus_first),
         site_names=_dedupe((s for p in corpus_first for s in p.site_names), key=str.casefold),
         emails=emails,
-        phones=_dedupe(ph for p in contact_first for ph in p.phones),
+        phones=phones,
+        faxes=faxes,
+        region=region,
         linkedin_url=linkedin,
         socials=socials,
         address=address,

@@ -41,6 +41,8 @@ class StructuredData:
     site_names: list[tuple[str, str]] = field(default_factory=list)
     emails: list[tuple[str, str]] = field(default_factory=list)
     telephones: list[tuple[str, str]] = field(default_factory=list)
+    faxes: list[tuple[str, str]] = field(default_factory=list)
+    countries: list[str] = field(default_factory=list)  # the organisation's addressCountry, as written
     same_as: list[tuple[str, str]] = field(default_factory=list)
     identifiers: list[tuple[str, str]] = field(default_factory=list)
     address: tuple[Address, str] | None = None
@@ -158,6 +160,11 @@ def _postal_address(value: Any) -> Address | None:
     return Address(street=street, postal_code=postal, city=city, country=country)
 
 
+def _address_countries(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    return [c for item in items[:10] if isinstance(item, dict) for c in _strings(item.get("addressCountry"))[:1]]
+
+
 def _jsonld_blocks(tree: LexborHTMLParser) -> list[Any]:
     """Per-block JSON-LD parsing: one broken block must not hide the others (extruct drops them all)."""
     items: list[Any] = []
@@ -200,6 +207,8 @@ def extract_structured(html: str, url: str, tree: LexborHTMLParser) -> Structure
                     out.site_names.append((name[:200], method))
             out.emails.extend((e, method) for e in _strings(node.get("email")))
             out.telephones.extend((t, method) for t in _strings(node.get("telephone")))
+            out.faxes.extend((t, method) for t in _strings(node.get("faxNumber")))
+            out.countries.extend(_address_countries(node.get("address") or node.get("location")))
             out.same_as.extend((u, method) for u in _strings(node.get("sameAs")))
             for key in ("taxID", "vatID", "identifier", "leiCode"):
                 out.identifiers.extend((i, method) for i in _strings(node.get(key)))

@@ -1,6 +1,7 @@
 """Stage 6, persist: everything one run learned about one company, in one transaction.
 
-The `companies` core columns are only ever filled or improved, never blanked; a history
+The `companies` core columns are only ever filled or improved, never blanked (but a stored
+phone that this run's pages label as a fax is taken out of `phone`); a history
 row records what this run saw (status, fields with their source URLs, pages, fallbacks,
 error, duration); emails and contacts are upserted. Running the same company twice adds a
 history row and changes nothing else.
@@ -15,7 +16,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from acra_enrich.enrich.facts import CompanyFacts
+from acra_enrich.enrich.extract.phones import main_fax, main_phone
+from acra_enrich.enrich.facts import CompanyFacts, Phone
 from acra_enrich.sqlfiles import fetch_one, load_queries
 
 _Q = load_queries("acra_enrich.enrich.sql", "persist.sql")
@@ -74,9 +76,15 @@ def _fields(facts: CompanyFacts | None, extra: dict[str, Any]) -> dict[str, Any]
             value = {k: getattr(value, k) for k in value.__dataclass_fields__}
         return {"value": value, "source_url": item.source_url, "method": item.method}
 
+    def number(item: Phone) -> dict[str, Any]:
+        return {**(sourced(item) or {}), "kind": item.kind, "basis": item.basis, "confidence": item.confidence,
+                "extension": item.extension, "as_printed": item.raw}
+
     return {
         "emails": [sourced(e) for e in facts.emails],
-        "phones": [sourced(p) for p in facts.phones],
+        "phones": [number(p) for p in facts.phones],
+        "faxes": [number(p) for p in facts.faxes],
+        "region": facts.region,
         "linkedin_url": sourced(facts.linkedin_url),
         "socials": {k: sourced(v) for k, v in facts.socials.items()},
         "address": sourced(facts.address),
@@ -97,6 +105,9 @@ def persist(conn: psycopg.Connection, data: PersistInput) -> int:
     address = facts.address.value if facts and facts.address else None
     emails = [e.value for e in facts.emails] if facts else []
     phones = [p.value for p in facts.phones] if facts else []
+    faxes = [f.value for f in facts.faxes] if facts else []
+    phone = main_phone(facts.phones) if facts else None
+    fax = main_fax(facts.faxes) if facts else None
     tech = sorted({t.value for t in facts.tech_stack}) if facts else []
     with conn.transaction():
         conn.execute(_Q["update_company"], {
@@ -111,7 +122,9 @@ def persist(conn: psycopg.Connection, data: PersistInput) -> int:
             "hq_postal_code": address.postal_code if address else None,
             "hq_city": address.city if address else None,
             "hq_country": address.country if address else None,
-            "phone": phones[0] if phones else None,
+            "phone": phone.value if phone else None,
+            "fax": fax.value if fax else None,
+            "faxes": faxes,
             "tech_stack": Jsonb(tech) if tech else None,
             "jobs_count": facts.jobs_count.value if facts and facts.jobs_count else None,
         })
@@ -124,6 +137,7 @@ def persist(conn: psycopg.Connection, data: PersistInput) -> int:
             "about_text": facts.about_text.value if facts and facts.about_text else None,
             "public_emails": Jsonb(emails),
             "phones": Jsonb(phones),
+            "faxes": Jsonb(faxes),
             "tech_stack": Jsonb(tech),
             "jobs_count": facts.jobs_count.value if facts and facts.jobs_count else None,
             "linkedin_url": facts.linkedin_url.value if facts and facts.linkedin_url else None,

@@ -29,9 +29,9 @@ from selectolax.lexbor import LexborHTMLParser
 
 from acra_enrich.config import Settings
 from acra_enrich.enrich.extract.emails import clean_email, extract_emails
-from acra_enrich.enrich.facts import Address, CompanyFacts, Sourced
+from acra_enrich.enrich.facts import Address, CompanyFacts, Phone, Sourced
 from acra_enrich.enrich.extract.links import social_network
-from acra_enrich.enrich.extract.phones import extract_phones, to_e164
+from acra_enrich.enrich.extract.phones import extract_phones, same_number
 from acra_enrich.enrich.sites import registrable_domain
 from acra_enrich.vendors.base import BUDGET_EXHAUSTED, DISABLED, OK, RATE_LIMITED, UNAUTHORIZED
 from acra_enrich.vendors.llm import LlmClient
@@ -185,7 +185,7 @@ class Grounding:
     def __init__(self, facts: CompanyFacts, sections: Sequence[tuple[str, str]]) -> None:
         self.sections = sections
         self.emails: dict[str, str] = {e.value: e.source_url for e in facts.emails}
-        self.phones: dict[str, str] = {p.value: p.source_url for p in facts.phones}
+        self.numbers: dict[str, Phone] = {p.value: p for p in (*facts.phones, *facts.faxes)}
         self.urls: dict[str, str] = {}
         for profile in [facts.linkedin_url, *facts.socials.values()]:
             if profile is not None:
@@ -193,9 +193,14 @@ class Grounding:
         for url, text in sections:
             for email in extract_emails(_EMPTY_TREE, text, url):
                 self.emails.setdefault(email.value, url)
-            for phone in extract_phones(_EMPTY_TREE, text, url):
-                self.phones.setdefault(phone.value, url)
+            found = extract_phones(_EMPTY_TREE, text, url)
+            for phone in (*found.phones, *found.faxes):
+                self.numbers.setdefault(phone.value, phone)
         self._lowered = [(url, text.lower()) for url, text in sections]
+
+    def number(self, raw: str) -> Phone | None:
+        """The extracted number an LLM's copy `raw` is, if any."""
+        return next((p for p in self.numbers.values() if same_number(raw, p)), None)
 
     def url_page(self, url: str) -> str | None:
         key = _url_key(url)
@@ -256,17 +261,15 @@ class _Merge:
         new_phones = list(f.phones)
         known_phones = {p.value for p in new_phones}
         for raw in _strings(data.get("phones")):
-            phone = to_e164(raw)
+            phone = g.number(raw)
             if phone is None:
-                self.count("rejected_invalid")
-            elif phone in known_phones:
-                continue
-            elif phone in g.phones:
-                new_phones.append(Sourced(phone, g.phones[phone], METHOD))
-                known_phones.add(phone)
-                self.count("added_phones")
-            else:
                 self.invented("phone", raw)
+            elif phone.kind == "fax":
+                self.count("rejected_fax")  # the pages label it fax: never a phone
+            elif phone.value not in known_phones:
+                new_phones.append(dataclasses.replace(phone, method=METHOD))
+                known_phones.add(phone.value)
+                self.count("added_phones")
         linkedin, socials = f.linkedin_url, dict(f.socials)
         for raw in [*_strings([data.get("linkedin_url")]), *_strings(data.get("social_urls"))]:
             url = raw if "://" in raw else "https://" + raw

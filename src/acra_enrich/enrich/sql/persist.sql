@@ -2,7 +2,8 @@
 
 -- name: update_company
 -- A poorer run never blanks a good value: every column keeps what it had when this run
--- found nothing. The website is replaced only by a verified domain.
+-- found nothing. The website is replaced only by a verified domain. A stored phone this
+-- run's pages label as a fax is no phone (earlier versions took faxes for phones).
 UPDATE companies
 SET website_domain     = coalesce(%(website_domain)s, website_domain),
     website_source     = CASE WHEN %(website_domain)s IS NOT NULL THEN %(website_source)s ELSE website_source END,
@@ -14,7 +15,9 @@ SET website_domain     = coalesce(%(website_domain)s, website_domain),
     hq_postal_code     = coalesce(%(hq_postal_code)s, hq_postal_code),
     hq_city            = coalesce(%(hq_city)s, hq_city),
     hq_country         = coalesce(%(hq_country)s, hq_country),
-    phone              = coalesce(%(phone)s, phone),
+    phone              = CASE WHEN %(phone)s::text IS NOT NULL THEN %(phone)s
+                              WHEN phone = ANY(%(faxes)s::text[]) THEN NULL ELSE phone END,
+    fax                = coalesce(%(fax)s, fax),
     tech_stack         = coalesce(%(tech_stack)s, tech_stack),
     jobs_count         = coalesce(%(jobs_count)s, jobs_count),
     enriched_at        = now(),
@@ -23,11 +26,11 @@ WHERE company_id = %(company_id)s
 
 -- name: insert_history
 INSERT INTO company_enrichment_runs (
-    run_id, tenant_id, job_id, company_id, status, about_text, public_emails, phones, tech_stack, jobs_count,
+    run_id, tenant_id, job_id, company_id, status, about_text, public_emails, phones, faxes, tech_stack, jobs_count,
     linkedin_url, website_domain, fields, pages_fetched, degraded, error, duration_ms, corpus)
 VALUES (
     %(run_id)s, %(tenant_id)s, %(job_id)s, %(company_id)s, %(status)s, %(about_text)s, %(public_emails)s, %(phones)s,
-    %(tech_stack)s, %(jobs_count)s, %(linkedin_url)s, %(website_domain)s, %(fields)s, %(pages_fetched)s,
+    %(faxes)s, %(tech_stack)s, %(jobs_count)s, %(linkedin_url)s, %(website_domain)s, %(fields)s, %(pages_fetched)s,
     %(degraded)s, %(error)s, %(duration_ms)s, %(corpus)s)
 RETURNING id
 

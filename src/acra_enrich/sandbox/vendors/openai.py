@@ -36,6 +36,7 @@ _ASSET_TLDS = ("png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "css", "js")
 _AT_DOT = re.compile(r"([A-Za-z0-9._%+-]+)\s*[\[(]at[\])]\s*((?:[A-Za-z0-9-]+\s*(?:\[dot\]|\.)\s*)+[A-Za-z]{2,})", re.I)
 _DOT = re.compile(r"\s*(?:\[dot\]|\.)\s*", re.I)
 _PHONE = re.compile(r"(?<![\d+])(?:\+65[\s-]?|\(\+?65\)\s?)?([689]\d{3})[\s-]?(\d{4})(?!\d)")
+_FAX_LABEL = re.compile(r"(?:fax|\bF:)[\s:|]*(?:\[)?$", re.IGNORECASE)
 _LINKEDIN = re.compile(r"https?://(?:[a-z]{2,3}\.)?linkedin\.com/company/[A-Za-z0-9_%-]+")
 _SOCIAL = re.compile(r"https?://(?:www\.)?(?:facebook|instagram|x|twitter|youtube)\.com/[A-Za-z0-9_@.%-]+")
 _EMPLOYEES = re.compile(
@@ -80,7 +81,12 @@ class _Reader:
         deobfuscated = _AT_DOT.sub(lambda m: m.group(1) + "@" + _DOT.sub(".", m.group(2)), text)
         emails = [e.lower() for e in _EMAIL.findall(deobfuscated) if e.rsplit(".", 1)[-1].lower() not in _ASSET_TLDS]
         self.emails = list(dict.fromkeys(emails))
-        self.phones = list(dict.fromkeys(f"+65 {a} {b}" for a, b in _PHONE.findall(text)))
+        numbers = [(f"+65 {m.group(1)} {m.group(2)}", bool(_FAX_LABEL.search(text[max(0, m.start() - 10):m.start()])))
+                   for m in _PHONE.finditer(text)]
+        # A diligent model leaves out the numbers the page labels fax; the careless one
+        # (llm_invents) reads them as phones too.
+        self.phones = list(dict.fromkeys(n for n, fax in numbers if not fax))
+        self.faxes = list(dict.fromkeys(n for n, fax in numbers if fax))
         self.linkedin = next(iter(_LINKEDIN.findall(text)), None)
         self.socials = list(dict.fromkeys(_SOCIAL.findall(text)))
         m = _EMPLOYEES.search(text)
@@ -105,7 +111,7 @@ class _Reader:
             return found if many else (self.fake_email or next(iter(self.emails), None))
         if "phone" in k or "tel" in k:
             fake = phone_display(self.fake_phone, 0) if self.fake_phone else None
-            found = self.phones + ([fake] if fake else [])
+            found = self.phones + ([fake, *self.faxes] if fake else [])
             return found if many else (fake or next(iter(self.phones), None))
         if "linkedin" in k:
             return [self.fake_url or self.linkedin] if many else (self.fake_url or self.linkedin)

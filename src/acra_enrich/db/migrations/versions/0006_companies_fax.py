@@ -1,0 +1,24 @@
+"""Fax numbers are their own field: companies.fax and the history row's faxes.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-05
+"""
+
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Nullable columns without defaults: added in place, existing rows untouched.
+    op.execute("ALTER TABLE companies ADD COLUMN fax text")
+    op.execute("ALTER TABLE company_enrichment_runs ADD COLUMN faxes jsonb")
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE company_enrichment_runs DROP COLUMN faxes")
+    op.execute("ALTER TABLE companies DROP COLUMN fax")
