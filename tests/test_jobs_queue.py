@@ -558,3 +558,24 @@ async def test_a_lost_listening_connection_is_opened_again(db: psycopg.Connectio
     await until(lambda: done == [job_id])  # an hour's poll interval: only a new LISTEN brings it
     d.stop()
     await runner
+
+
+async def test_a_completion_cut_off_by_a_dropped_connection_is_written_after_the_reconnect(
+        db: psycopg.Connection, pg_dsn: str) -> None:
+    job_id = enqueue(db, "t", {}, lane="express").job_id
+    db.commit()
+    killed: list[int] = []
+
+    async def drop_the_dispatchers_connection(job: RunningJob) -> None:
+        # the server drops the connection the dispatcher claims and completes jobs on, just
+        # before this job's completion is written on it
+        assert d._conn is not None
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            killed.append(admin.execute("SELECT count(pg_terminate_backend(%s))",
+                                        (d._conn.info.backend_pid,)).fetchone()[0])
+
+    d = dispatcher(pg_dsn, {"t": drop_the_dispatchers_connection})
+    stats = await asyncio.wait_for(d.run(once=True), 60)  # a completion lost with its connection never returns
+    assert killed == [1]
+    assert stats.done == 1
+    assert job_row(db, job_id)["status"] == "done"

@@ -132,6 +132,7 @@ class Dispatcher:
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._db_lock = asyncio.Lock()
         self._finishing: list[tuple[ClaimedJob, dict[str, Any] | None, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._next_recovery = 0.0
 
     # --- control -------------------------------------------------------------------------
@@ -158,6 +159,8 @@ class Dispatcher:
             await self._loop(once)
         finally:
             await self._drain()
+            if self._flusher is not None:  # completions of jobs stopped while they waited for it
+                await asyncio.gather(self._flusher, return_exceptions=True)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -234,10 +237,13 @@ class Dispatcher:
         capped = any(c is not None for c in self._caps)
 
         async def claim(conn: psycopg.AsyncConnection[Any]) -> list[dict[str, Any]]:
-            async with conn.transaction():
-                if capped:
-                    await conn.execute(_Q["lock_lane_claims"], {"lane": self.lane})
-                cur = conn.cursor(row_factory=dict_row)
+            cur = conn.cursor(row_factory=dict_row)
+            if not capped:
+                # One statement is atomic on its own: no BEGIN/COMMIT round trips around it.
+                await cur.execute(_Q["claim"], params)
+                return await cur.fetchall()
+            async with conn.transaction():  # the lane lock is held to the end of the transaction
+                await conn.execute(_Q["lock_lane_claims"], {"lane": self.lane})
                 await cur.execute(_Q["claim"], params)
                 return await cur.fetchall()
 
@@ -334,29 +340,41 @@ class Dispatcher:
         return "abandoned"
 
     async def _finish(self, job: ClaimedJob, result: dict[str, Any] | None) -> bool:
-        """Mark done; completions that arrive while one is being written go in the next group."""
+        """Mark done; completions are written in groups by one flusher at a time."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._finishing.append((job, result, done))
-
-        async def flush(conn: psycopg.AsyncConnection[Any]) -> None:
-            batch, self._finishing = self._finishing, []
-            if not batch:
-                return
-            cur = await conn.execute(_Q["finish"], {
-                "job_ids": [j.job_id for j, _, _ in batch], "tokens": [j.lease_token for j, _, _ in batch],
-                "results": [Jsonb(r) if r is not None else None for _, r, _ in batch]})
-            finished = {row[0] for row in await cur.fetchall()}
-            for j, _, fut in batch:
-                if not fut.done():
-                    fut.set_result(j.job_id in finished)
-
-        if not done.done():
-            await self._db(flush)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_finished(), name="finish-flusher")
         ok = await done
         if ok:
             self.stats.done += 1
             self.log.info("job_done", job_id=job.job_id, job_type=job.job_type, attempt=job.attempt)
         return ok
+
+    async def _flush_finished(self) -> None:
+        """Write the completions waiting, group after group, until none is left. One turn of
+        the loop first: the jobs that end in the same turn (a batch claimed together) join
+        the first group instead of one writing alone and the rest after it."""
+        await asyncio.sleep(0)
+        while self._finishing:
+            batch, self._finishing = self._finishing, []
+            params = {"job_ids": [j.job_id for j, _, _ in batch], "tokens": [j.lease_token for j, _, _ in batch],
+                      "results": [Jsonb(r) if r is not None else None for _, r, _ in batch]}
+
+            async def write(conn: psycopg.AsyncConnection[Any]) -> set[int]:
+                cur = await conn.execute(_Q["finish"], params)
+                return {row[0] for row in await cur.fetchall()}
+
+            try:
+                finished = await self._db(write)
+            except Exception as exc:  # each job of the group is told (DatabaseUnavailable: "unrecorded")
+                for _, _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for j, _, fut in batch:
+                if not fut.done():
+                    fut.set_result(j.job_id in finished)
 
     async def _fail(self, job: ClaimedJob, error: str, *, final: bool) -> str:
         delay = self.retry.delay_s(job.attempt)
