@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: demo test typecheck bench install clean
 
@@ -14,6 +15,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# bench/queue*.py measure the product's queue beside pgqueuer and procrastinate.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/acra-enrich demo
 
@@ -23,10 +29,12 @@ test: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/direct.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/queue_guarantees.py
+	$(BIN)/python bench/queue.py
 
 clean:
 	rm -rf $(VENV) .acra-enrich .pytest_cache
