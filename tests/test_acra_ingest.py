@@ -255,3 +255,104 @@ def test_uens_are_tidied_and_blank_lines_skipped(db: psycopg.Connection, tmp_pat
     report = load_acra_file(db, path)
     assert (report.read, report.inserted) == (2, 2)
     assert {r[0] for r in db.execute("SELECT uen FROM staging_acra_companies")} == {"201912345N", "201912346N"}
+
+
+# ----------------------------------------------------------------- the unchanged fast path
+
+
+def _edit_line(path: Path, line_no: int, **changes: str) -> str:
+    """Rewrite one line of the file with some fields changed; the line's UEN."""
+    lines = path.read_bytes().split(b"\n")
+    header = next(csv.reader([lines[0].decode()]))
+    record = next(csv.reader([lines[line_no - 1].decode()]))
+    for column, value in changes.items():
+        record[header.index(column)] = value
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(record)
+    lines[line_no - 1] = buffer.getvalue().encode()
+    path.write_bytes(b"\n".join(lines))
+    return record[header.index("uen")]
+
+
+def _row_versions(conn: psycopg.Connection) -> dict[str, tuple[str, str]]:
+    return {uen: (ctid, xmin) for uen, ctid, xmin in conn.execute(
+        "SELECT uen, ctid::text, xmin::text FROM staging_acra_companies")}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_reload_parses_and_rewrites_only_the_lines_that_changed(db: psycopg.Connection, tmp_path: Path,
+                                                                   workers: int) -> None:
+    path = tmp_path / "acra.csv"
+    _generate(path, rows=3000, seed=41, malformed_rate=0.01)
+    first = load_acra_file(db, path, workers=workers)
+    assert first.parsed == first.read == 3000
+    versions = _row_versions(db)
+
+    same = load_acra_file(db, path, workers=workers)
+    # Only the malformed lines (never stored) are read again; no row is rewritten.
+    assert (same.parsed, same.rejected) == (first.rejected, first.rejected)
+    assert (same.read, same.inserted, same.updated, same.unchanged) == (3000, 0, 0, first.inserted)
+    assert _row_versions(db) == versions
+
+    edited = {_edit_line(path, line, street_name=f"EDITED {line}") for line in (5, 1500, 2999)}
+    changed = load_acra_file(db, path, workers=workers)
+    assert (changed.parsed, changed.updated, changed.inserted) == (first.rejected + 3, 3, 0)
+    after = _row_versions(db)
+    assert {uen for uen in after if after[uen] != versions[uen]} == edited
+    assert db.execute("SELECT count(*) FROM staging_acra_rejects").fetchone()[0] == first.rejected
+    # Every row's key is its hash's first 8 bytes, as migration 0008 computes it for older rows.
+    assert db.execute("SELECT count(*) FROM staging_acra_companies "
+                      "WHERE line_key IS DISTINCT FROM ('x' || substr(row_hash, 1, 16))::bit(64)::bigint").fetchone()[0] == 0
+
+
+def test_rows_carry_the_load_that_last_changed_them_and_sync_reads_only_those(
+        db: psycopg.Connection, tmp_path: Path) -> None:
+    from acra_enrich.registry.company_sync import sync_companies
+
+    path = tmp_path / "acra.csv"
+    _generate(path, rows=1200, seed=42)
+    first = load_acra_file(db, path)
+    assert first.load_id is not None
+    assert db.execute("SELECT status, rows_read, inserted FROM registry_loads WHERE load_id = %s",
+                      (first.load_id,)).fetchone() == ("done", 1200, 1200)
+    assert sync_companies(db).seen == 1200
+
+    uen = _edit_line(path, 700, entity_status_description="Struck Off")
+    second = load_acra_file(db, path)
+    assert second.load_id != first.load_id
+    assert dict(db.execute("SELECT load_id, count(*) FROM staging_acra_companies GROUP BY 1").fetchall()) == {
+        first.load_id: 1199, second.load_id: 1}
+    synced = sync_companies(db)
+    assert (synced.loads, synced.seen, synced.updated, synced.skipped) == ([second.load_id], 1, 1, 1199)
+    assert db.execute("SELECT status FROM companies WHERE uen = %s", (uen,)).fetchone() == ("Struck Off",)
+    assert sync_companies(db).seen == 0  # every load taken
+
+
+@pytest.mark.parametrize(("order", "kept"), [
+    ("same line twice", "the later copy"),
+    ("stored line, then a changed one", "the changed line"),
+    ("changed line, then the stored one", "the stored line"),
+])
+def test_a_uen_twice_in_a_reload_keeps_its_last_line(db: psycopg.Connection, tmp_path: Path, order: str,
+                                                     kept: str) -> None:
+    path = tmp_path / "acra.csv"
+    path.write_text("uen,entity_name,street_name\n201912345N,ALPHA PTE. LTD.,OLD ROAD\n"
+                    "201912346N,BETA PTE. LTD.,ANY ROAD\n", encoding="utf-8")
+    load_acra_file(db, path)
+    stored, changed = "201912345N,ALPHA PTE. LTD.,OLD ROAD", "201912345N,ALPHA PTE. LTD.,NEW ROAD"
+    lines = {"same line twice": [stored, stored], "stored line, then a changed one": [stored, changed],
+             "changed line, then the stored one": [changed, stored]}[order]
+    path.write_text("uen,entity_name,street_name\n" + lines[0] + "\n201912346N,BETA PTE. LTD.,ANY ROAD\n"
+                    + lines[1] + "\n", encoding="utf-8")
+
+    report = load_acra_file(db, path)
+
+    assert (report.read, report.rejected) == (3, 1)
+    assert db.execute("SELECT line_no, reason FROM staging_acra_rejects").fetchall() == [
+        (2, "duplicate UEN 201912345N in file: superseded by line 4")]
+    street, line = db.execute("SELECT street_name, source_line FROM staging_acra_companies "
+                              "WHERE uen = '201912345N'").fetchone()
+    assert street == lines[1].rsplit(",", 1)[1]
+    assert report.updated == (1 if lines[1] == changed else 0)
+    # The row keeps the line it came from when the stored line won.
+    assert line == (4 if lines[1] == changed else 2)

@@ -47,8 +47,11 @@ def test_generated_registry_syncs_once_then_is_unchanged(db: psycopg.Connection,
     ).fetchone()[0]
     assert bad == 0
 
+    # Nothing loaded since: nothing read. A full pass finds every company as it is.
     second = sync_companies(db)
-    assert (second.inserted, second.updated, second.unchanged) == (0, 0, 2500)
+    assert (second.seen, second.skipped, second.loads) == (0, 2500, [])
+    full = sync_companies(db, full=True)
+    assert (full.inserted, full.updated, full.unchanged) == (0, 0, 2500)
 
 
 def test_ssic_codes_normalise_and_unknown_codes_fall_back_to_the_description(db: psycopg.Connection, tmp_path: Path) -> None:

@@ -154,7 +154,7 @@ def make_unreachable(conn: psycopg.Connection, rows: list[StagingRow]) -> None:
         # sandbox and its search has no hit.
         conn.execute("UPDATE staging_acra_companies SET entity_name = %s WHERE id = %s",
                      (f"Zqxv{row.id:03d} Pte. Ltd.", row.id))
-    sync_companies(conn)
+    sync_companies(conn, full=True)  # staging was edited by hand, not loaded
     for row in rows:
         conn.execute("UPDATE companies SET website_domain = %s WHERE uen = %s",
                      (f"nosuchsite-{row.id}.com.sg", row.uen))

@@ -199,7 +199,8 @@ def ingest_acra(
             with _byte_progress() as progress:
                 task = progress.add_task(path.name, total=path.stat().st_size)
                 with record_load(conn, "acra", path.name) as load:
-                    report = load_acra_file(conn, path, progress=lambda pos: progress.update(task, completed=pos))
+                    report = load_acra_file(conn, path, progress=lambda pos: progress.update(task, completed=pos),
+                                            load_id=load.load_id)
                     load.finish(report.read, report.inserted, report.updated, report.unchanged, report.rejected)
             queued = enqueue_express_for_load(conn, get_settings(), load.load_id, report) if express else None
             for warning in report.warnings:
@@ -256,9 +257,12 @@ def ingest_ssic(
 @sync_app.command("companies")
 def sync_companies_cmd(
     since: Optional[datetime] = typer.Option(None, help="only staging rows changed at or after this time (ISO 8601)"),
+    full: bool = typer.Option(False, "--full", help="every staging row, not only those of loads not synced yet"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
-    """Upsert staged ACRA rows into companies (identity by UEN, else by name and year)."""
+    """Upsert staged ACRA rows into companies (identity by UEN, else by name and year).
+
+    By default only the rows that loads not synced yet inserted or changed are read: after a monthly refresh that is the few rows that changed, and the rest are counted as skipped."""
     from acra_enrich.registry.company_sync import sync_companies
     from acra_enrich.registry.loads import record_load
     from acra_enrich.registry.ssic_store import ensure_bundled_ssic
@@ -271,14 +275,16 @@ def sync_companies_cmd(
         )
         with progress, record_load(conn, "sync", None) as load:
             task = progress.add_task("sync", total=None)
-            report = sync_companies(conn, since=since, progress=lambda done, total: progress.update(task, completed=done, total=total))
+            report = sync_companies(conn, since=since, full=full,
+                                    progress=lambda done, total: progress.update(task, completed=done, total=total))
             load.finish(report.seen, report.inserted, report.updated, report.unchanged, 0)
     if as_json:
         print(json.dumps(report.as_dict()))
         return
     out.print(
         f"companies: seen {report.seen:,}  inserted {report.inserted:,}  updated {report.updated:,}  "
-        f"unchanged {report.unchanged:,}  adopted by name+year {report.adopted:,}  ({report.seconds:.1f}s)",
+        f"unchanged {report.unchanged:,}  adopted by name+year {report.adopted:,}  "
+        f"skipped {report.skipped:,} (unchanged since the last sync)  ({report.seconds:.1f}s)",
         highlight=False,
     )
 

@@ -40,7 +40,7 @@ def run_demo(out: Console) -> None:
         ensure_bundled_ssic(conn)
         out.print(f"[bold]2. ingest[/]: {sample.name} (bundled ACRA-format sample)")
         with record_load(conn, "acra", sample.name) as load:
-            report = load_acra_file(conn, sample)
+            report = load_acra_file(conn, sample, load_id=load.load_id)
             load.finish(report.read, report.inserted, report.updated, report.unchanged, report.rejected)
         out.print(
             f"   read {report.read:,}  inserted {report.inserted:,}  updated {report.updated:,}  "

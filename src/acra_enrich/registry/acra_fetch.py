@@ -12,7 +12,8 @@ collection, or the single "Entities Registered with ACRA" file):
    dataset's older files are removed then. A cut transfer is resumed; a partial file is never
    loaded.
 3. A file not yet loaded (no finished `registry_loads` row for its name) is ingested, unless
-   `ingest=False`; then `sync companies` runs over the rows those loads inserted or changed.
+   `ingest=False`; then `sync companies` takes the rows the loads not synced yet inserted or
+   changed (this run's, and any an interrupted run left).
 
 Everything a run did is in the returned report, one entry per dataset.
 """
@@ -128,21 +129,19 @@ async def fetch_acra(settings: Settings, conn: psycopg.Connection, *, source: st
         dataset_ids = await _dataset_ids(client, source, report)
         if observer:
             observer.started(len(dataset_ids))
-        loads: list[int] = []
         for index, dataset_id in enumerate(dataset_ids):
             item = DatasetFetch(dataset_id)
             report.datasets.append(item)
             await _fetch_dataset(client, web, settings, conn, item, dest, index, observer)
             if ingest and item.file and not item.failed:
-                load_id = _ingest(conn, item, dest / item.file, observer)
-                if load_id is not None:
-                    loads.append(load_id)
+                _ingest(conn, item, dest / item.file, observer)
             elif not ingest and item.file and item.ingest == "not loaded":
                 item.ingest = "skipped (--no-ingest)"
             (log.error if item.failed else log.info)("dataset_fetched", **item.as_dict())
         report.rate_limit_waits = client.waits
-    if loads:
-        report.sync = sync_companies(conn, since=_first_load_start(conn, loads))
+    if ingest and not report.error:
+        # Every load not synced yet: this run's, and any an interrupted earlier run left.
+        report.sync = sync_companies(conn)
         log.info("companies_synced", **report.sync.as_dict())
     return report
 
@@ -233,24 +232,20 @@ def _remove_older_versions(dest: Path, dataset_id: str, keep: str) -> None:
             old.unlink(missing_ok=True)
 
 
-def _ingest(conn: psycopg.Connection, item: DatasetFetch, path: Path, observer: FetchObserver | None) -> int | None:
-    """Load the file unless it was loaded before; the load id when it was loaded now."""
+def _ingest(conn: psycopg.Connection, item: DatasetFetch, path: Path, observer: FetchObserver | None) -> None:
+    """Load the file unless it was loaded before."""
     if item.ingest == "already loaded":
-        return None
+        return
     if observer:
         observer.ingesting(path)
     try:
         with record_load(conn, "acra", path.name) as load:
-            report = load_acra_file(conn, path)
+            report = load_acra_file(conn, path, load_id=load.load_id)
             load.finish(report.read, report.inserted, report.updated, report.unchanged, report.rejected)
     except InputFileError as exc:
         item.ingest, item.error = "failed", str(exc)
-        return None
+        return
     conn.execute(_Q["clear_superseded_rejects"], {"dataset_prefix": f"{item.dataset_id}_", "source_file": path.name})
     conn.commit()
     item.ingest, item.load = "loaded", report
-    return load.load_id
 
-
-def _first_load_start(conn: psycopg.Connection, load_ids: list[int]) -> Any:
-    return fetch_one(conn, _Q["first_load_start"], {"load_ids": load_ids})[0]

@@ -7,6 +7,11 @@ rejects file. One set-based statement then merges into staging by UEN, touching 
 whose hash changed. Nothing is held in memory beyond a chunk, and each file commits once,
 so a crash leaves staging as it was and a re-run starts clean.
 
+A monthly refresh is mostly lines loaded before, so a load into a non-empty staging table
+first sends PostgreSQL only the hash of each line: a line whose hash a staging row already
+carries is that row's very line, already checked and stored, and needs nothing more. Only
+the other lines - new, changed or malformed - are read again, parsed and merged.
+
 Passing lines through untouched is what keeps us near raw `COPY` speed; re-serialising
 94 fields per row in Python costs several times more. It is safe because a record must
 fit on one line and parse cleanly with Python's csv module first. The one case where
@@ -33,7 +38,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -67,6 +72,7 @@ ProgressCallback = Callable[[int], None]
 class LoadReport:
     file: str
     read: int = 0
+    parsed: int = 0  # records parsed and checked: a merge skips the lines staging already holds
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -75,12 +81,14 @@ class LoadReport:
     ignored_columns: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     careful_mode: bool = False
+    load_id: int | None = None  # registry_loads row; staging rows this load inserted or changed carry it
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         return {
             "file": self.file,
             "read": self.read,
+            "parsed": self.parsed,
             "inserted": self.inserted,
             "updated": self.updated,
             "unchanged": self.unchanged,
@@ -88,6 +96,7 @@ class LoadReport:
             "reject_reasons": dict(self.reject_reasons),
             "ignored_columns": self.ignored_columns,
             "warnings": self.warnings,
+            "load_id": self.load_id,
             "seconds": round(self.seconds, 3),
         }
 
@@ -244,12 +253,36 @@ class _ChunkParser:
                     body = line.rstrip(b"\r\n")
                     if careful and b'"' in body and not _CANONICAL_LINE.fullmatch(body):
                         body = self._rewritten(record)
-                    # The hash is of the line as published: an unchanged line is an unchanged row.
-                    emit(b"%s,%s,%d%s\n" % (body, md5(lines[start].rstrip(b"\r\n")).hexdigest().encode(), first_line_no + start, suffix))
+                    # The hash is of the line as published: an unchanged line is an unchanged row. Its
+                    # first 8 bytes, as a bigint, are the key staging's hash index is searched by.
+                    digest = md5(lines[start].rstrip(b"\r\n")).digest()
+                    emit(b"%s,%s,%d,%d%s\n" % (body, digest.hex().encode(), int.from_bytes(digest[:8], "big", signed=True),
+                                               first_line_no + start, suffix))
             except csv.Error as exc:
                 self._reject(first_line_no + i, f"CSV error: {exc}", texts[i])
                 i += 1
         return ParsedChunk(b"".join(out), self.read, self.rejects, len(lines))
+
+    def parse_block(self, block: bytes, first_line_no: int, wanted: list[int] | None) -> ParsedChunk:
+        """Like `parse` on the block's lines, or on the lines at the offsets in `wanted` (sorted) only."""
+        if wanted is None:
+            return self.parse(_lines_of(block), first_line_no)
+        lines = block.split(b"\n")
+        data, read, rejects = [], 0, []
+        start = 0
+        while start < len(wanted):
+            end = start
+            while end + 1 < len(wanted) and wanted[end + 1] == wanted[end] + 1:
+                end += 1
+            run = [line + b"\n" for line in lines[wanted[start]:wanted[end] + 1]]
+            if wanted[end] == len(lines) - 1:  # the file's last line, which has no line break
+                run[-1] = run[-1][:-1]
+            chunk = self.parse(run, first_line_no + wanted[start])
+            data.append(chunk.data)
+            read += chunk.read
+            rejects.extend(chunk.rejects)
+            start = end + 1
+        return ParsedChunk(b"".join(data), read, rejects, len(lines))
 
     def _reject(self, line_no: int, reason: str, raw: str) -> None:
         self.read += 1
@@ -354,8 +387,13 @@ def load_acra_file(
     *,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
+    load_id: int | None = None,
 ) -> LoadReport:
     """Load one plain or gzipped ACRA CSV into staging. Commits once, at the end.
+
+    The load is recorded in `registry_loads` as done in the same commit (the row `load_id`,
+    already started by the caller, or a new one), and every staging row it inserted or
+    changed carries its id: `sync companies` and the express lane find them by it.
 
     Into an empty staging table the lines are copied straight in (the first load of a
     fresh database is the big one); otherwise they go through a session table and a merge.
@@ -369,7 +407,7 @@ def load_acra_file(
     direct, careful = True, False
     while True:
         try:
-            report = _load(conn, path, progress, direct=direct, careful=careful, workers=workers)
+            report = _load(conn, path, progress, direct=direct, careful=careful, workers=workers, load_id=load_id)
             break
         except psycopg.errors.UniqueViolation:
             conn.rollback()
@@ -393,6 +431,7 @@ def _load(
     direct: bool,
     careful: bool,
     workers: int,
+    load_id: int | None,
 ) -> LoadReport:
     source_file = path.name
     report = LoadReport(file=str(path), careful_mode=careful)
@@ -402,21 +441,34 @@ def _load(
         report.ignored_columns = list(layout.ignored)
         report.warnings = layout.warnings(path)
         conn.execute(_Q["lock_staging_for_load"])
+        if load_id is None:
+            load_id = fetch_one(conn, _Q["start_load"], {"kind": "acra", "source_file": source_file})[0]
+        report.load_id = load_id
         direct = direct and not layout.ignored and fetch_one(conn, _Q["staging_is_empty"])[0]
+        conn.execute(_Q["create_reject_table"])
         if direct:
             conn.execute(_Q["drop_staging_indexes"])
             target = sql.Identifier("staging_acra_companies")
-            columns = [*layout.load_columns, "row_hash", "source_line", "source_file"]
-            suffix = b"," + _csv_quote(source_file)
+            columns = [*layout.load_columns, "row_hash", "line_key", "source_line", "source_file", "load_id"]
+            suffix = b"," + _csv_quote(source_file) + b",%d" % load_id
+            wanted: bytearray | None = None
         else:
+            conn.execute(_Q["merge_memory"])
             conn.execute(sql.SQL(_Q["create_load_table"]).format(column_defs=sql.SQL(", ").join(
                 sql.SQL("{} text").format(sql.Identifier(c)) for c in layout.load_columns)))
             target = sql.Identifier("acra_load")
-            columns = [*layout.load_columns, "row_hash", "line_no"]
+            columns = [*layout.load_columns, "row_hash", "line_key", "line_no"]
             suffix = b""
-        conn.execute(_Q["create_reject_table"])
-        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-            target, sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+            # Pass one: the hash of every line. Lines staging already holds are done with.
+            seen = _unknown_lines(conn, stream, underlying, workers, _halved(progress, 0))
+            wanted, repeated = seen.unknown, seen.repeated
+            report.read += seen.known
+            stream.close()
+            underlying.close()
+            stream, underlying = _open_binary(path)
+            _read_header(path, stream)
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv{})").format(
+            target, sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.SQL(", FREEZE" if direct else "")
         )
         with tempfile.SpooledTemporaryFile(max_size=4 << 20, mode="w+", encoding="utf-8", newline="") as spool:
             rejects = csv.writer(spool)
@@ -426,14 +478,16 @@ def _load(
                 report.reject_reasons[reason.split(":")[0]] += 1
                 rejects.writerow((line_no, reason, _printable(raw.rstrip("\r\n"))))
 
+            shown = progress if direct else _halved(progress, path.stat().st_size // 2)
             with conn.cursor().copy(copy_sql) as copy:
-                for chunk in _parsed_chunks(stream, _ChunkParser(layout, careful, suffix), workers):
+                for chunk in _parsed_chunks(stream, _ChunkParser(layout, careful, suffix), workers, wanted):
                     copy.write(chunk.data)
                     report.read += chunk.read
+                    report.parsed += chunk.read
                     for rejected in chunk.rejects:
                         reject(*rejected)
-                    if progress:
-                        progress(underlying.tell())
+                    if shown:
+                        shown(underlying.tell())
             spool.seek(0)
             with conn.cursor().copy("COPY acra_reject (line_no, reason, raw_text) FROM STDIN (FORMAT csv)") as copy:
                 while block := spool.read(CHUNK_BYTES):
@@ -443,40 +497,147 @@ def _load(
             conn.execute(_Q["restore_staging_indexes"])
             inserted, updated = report.read - report.rejected, 0
         else:
-            superseded = conn.execute(_Q["supersede_duplicate_uens"]).rowcount
-            if superseded > 0:
-                report.rejected += superseded
-                report.reject_reasons["duplicate UEN in file"] += superseded
-            inserted, updated = fetch_one(conn, _merge_statement(layout.present), {"source_file": source_file})
+            for query in ("supersede_duplicate_uens", "supersede_repeated_known_lines", "find_loaded_and_known_lines",
+                          "supersede_loaded_by_known_lines", "supersede_known_by_loaded_lines"):
+                if query == "supersede_repeated_known_lines" and not repeated:
+                    continue  # no line occurs twice: the search over every line's hash is not needed
+                superseded = conn.execute(_Q[query]).rowcount
+                if superseded > 0 and query.startswith("supersede"):
+                    report.rejected += superseded
+                    report.reject_reasons["duplicate UEN in file"] += superseded
+            inserted, updated = fetch_one(conn, _merge_statement(layout.present),
+                                          {"source_file": source_file, "load_id": load_id})
+        report.inserted, report.updated = int(inserted), int(updated)
+        report.unchanged = report.read - report.rejected - report.inserted - report.updated
         conn.execute(_Q["clear_file_rejects"], {"source_file": source_file})
         conn.execute(_Q["save_file_rejects"], {"source_file": source_file})
-    report.inserted, report.updated = int(inserted), int(updated)
-    report.unchanged = report.read - report.rejected - report.inserted - report.updated
+        conn.execute(_Q["finish_load"], {
+            "load_id": load_id, "status": "done", "rows_read": report.read, "inserted": report.inserted,
+            "updated": report.updated, "unchanged": report.unchanged, "rejected": report.rejected, "error": None,
+        })
+        # ON COMMIT DROP is not enough when the caller's transaction outlives this load.
+        conn.execute(_Q["drop_load_tables"])
     return report
 
 
-def _parsed_chunks(stream: BinaryIO, parser: _ChunkParser, workers: int) -> Iterator[ParsedChunk]:
-    """Parsed chunks of the stream, in file order.
+def _halved(progress: ProgressCallback | None, offset: int) -> ProgressCallback | None:
+    """Progress of one of a load's two passes over the file: half the file's bytes each."""
+    if progress is None:
+        return None
+    return lambda position: progress(offset + position // 2)
+
+
+@dataclass
+class _Seen:
+    """What pass one learnt: a flag per line number for the lines staging does not hold, how
+    many lines it does hold, and whether any line occurs twice in the file."""
+
+    unknown: bytearray
+    known: int
+    repeated: bool
+
+
+def _unknown_lines(conn: psycopg.Connection, stream: BinaryIO, underlying: BinaryIO, workers: int,
+                   progress: ProgressCallback | None) -> _Seen:
+    """Pass one of a merge: only a hash and a line number per line reach PostgreSQL; the
+    flags are one byte per line."""
+    conn.execute(_Q["create_seen_table"])
+    lines = 0
+    prefixes = [bytearray() for _ in range(_PREFIX_BUCKETS)]
+    with conn.cursor().copy("COPY acra_seen (row_hash, line_key, line_no) FROM STDIN (FORMAT csv)") as copy:
+        for hashed in _hashed_blocks(stream, workers):
+            copy.write(hashed.data)
+            lines += hashed.count
+            for bucket, packed in zip(prefixes, hashed.prefixes):
+                bucket += packed
+            if progress:
+                progress(underlying.tell())
+    last_line = fetch_one(conn, _Q["last_seen_line"])[0] or 1
+    flags = bytearray(last_line + 1)  # indexed by line number; the header is line 1
+    unknown = 0
+    with conn.cursor(name="acra_unknown_lines") as cursor:
+        cursor.itersize = 100_000
+        for (line_no,) in cursor.execute(_Q["unknown_lines"]):
+            flags[line_no] = 1
+            unknown += 1
+    return _Seen(flags, lines - unknown, _any_repeated(prefixes))
+
+
+def _any_repeated(buckets: list[bytearray]) -> bool:
+    """Whether some 8-byte hash prefix occurs twice: a line repeated (or, rarely, a prefix
+    shared). Bucketed by the prefix's first bits, so at most a quarter of them is a set at once."""
+    for bucket in buckets:
+        keys = memoryview(bucket).cast("q")
+        if len(set(keys)) != len(keys):
+            return True
+    return False
+
+
+def _parsed_chunks(stream: BinaryIO, parser: _ChunkParser, workers: int,
+                   wanted: bytearray | None = None) -> Iterator[ParsedChunk]:
+    """Parsed chunks of the stream, in file order; with `wanted` (a flag per line number),
+    only the flagged lines are parsed, and blocks without one are skipped unparsed.
 
     With workers, parsing runs in forked processes while this one feeds PostgreSQL, so
     Python's checks and PostgreSQL's storing use every core (threads would share one GIL).
     At most a few chunks are in flight: memory stays flat whichever side is slower.
     """
-    first_line_no = 2
+    # A block without a wanted line has nothing to parse: it is not even handed to a worker.
+    tasks = (task for task in _tasks(stream, wanted) if task[2] != [])
     if workers <= 1:
-        for block in _blocks(stream):
-            chunk = parser.parse(_lines_of(block), first_line_no)
-            first_line_no += chunk.lines
-            yield chunk
+        for block, first_line_no, offsets in tasks:
+            yield parser.parse_block(block, first_line_no, offsets)
         return
-    pending: deque[Future[ParsedChunk]] = deque()
+
+    def here(task: tuple[bytes, int, list[int] | None]) -> ParsedChunk | None:
+        # A few lines of a block are parsed quicker than the block is sent to a worker.
+        block, first_line_no, offsets = task
+        if offsets is not None and len(offsets) * _SPARSE < block.count(b"\n"):
+            return parser.parse_block(block, first_line_no, offsets)
+        return None
+
+    yield from _in_workers(tasks, workers, _parse_in_worker, _adopt_parser, (parser,), here=here)
+
+
+def _tasks(stream: BinaryIO, wanted: bytearray | None) -> Iterator[tuple[bytes, int, list[int] | None]]:
+    """(block, its first line number, offsets of the wanted lines in it or None for all)."""
+    first_line_no = 2
+    for block in _blocks(stream):
+        count = block.count(b"\n") + (not block.endswith(b"\n"))
+        offsets = None
+        if wanted is not None:
+            offsets = []
+            at = wanted.find(1, first_line_no, first_line_no + count)
+            while at != -1:
+                offsets.append(at - first_line_no)
+                at = wanted.find(1, at + 1, first_line_no + count)
+        yield block, first_line_no, offsets
+        first_line_no += count
+
+
+_T = TypeVar("_T")
+_Task = tuple[Any, ...]
+_SPARSE = 8  # a block with fewer wanted lines than 1 in this many is parsed in the main process
+
+
+def _in_workers(tasks: Iterator[_Task], workers: int, work: Callable[..., _T],
+                initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
+                here: Callable[[_Task], _T | None] | None = None) -> Iterator[_T]:
+    """`work(*task)` for each task in forked processes, results in task order, a few in flight;
+    `here` may do a task in this process instead (its result, or None to send it off)."""
+    pending: deque[Future[_T]] = deque()
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_adopt_parser, initargs=(parser,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=initializer, initargs=initargs) as pool:
         try:
-            for block in _blocks(stream):
-                # One bytes object per task: pickling it is a copy, not 3,000 objects.
-                pending.append(pool.submit(_parse_in_worker, block, first_line_no))
-                first_line_no += block.count(b"\n") + (not block.endswith(b"\n"))
+            for task in tasks:
+                done = here(task) if here is not None else None
+                if done is not None:
+                    future: Future[_T] = Future()
+                    future.set_result(done)
+                    pending.append(future)
+                else:
+                    # One bytes object per task: pickling it is a copy, not 3,000 objects.
+                    pending.append(pool.submit(work, *task))
                 if len(pending) >= workers * 2:
                     yield pending.popleft().result()
             while pending:
@@ -484,6 +645,47 @@ def _parsed_chunks(stream: BinaryIO, parser: _ChunkParser, workers: int) -> Iter
         finally:
             for future in pending:
                 future.cancel()
+
+
+_PREFIX_BUCKETS = 4
+
+
+@dataclass
+class _Hashed:
+    data: bytes  # `hash,key,line_no` lines for COPY
+    count: int  # lines hashed
+    prefixes: tuple[bytes, ...]  # the first 8 bytes of each hash, by bucket (its first 2 bits)
+
+
+def _hashed_blocks(stream: BinaryIO, workers: int) -> Iterator[_Hashed]:
+    """The hashes of the stream's lines, a block at a time, in file order."""
+    first_line_no = 2
+
+    def tasks() -> Iterator[tuple[bytes, int]]:
+        nonlocal first_line_no
+        for block in _blocks(stream):
+            yield block, first_line_no
+            first_line_no += block.count(b"\n") + (not block.endswith(b"\n"))
+
+    if workers <= 1:
+        for block, first in tasks():
+            yield _hash_block(block, first)
+        return
+    yield from _in_workers(tasks(), workers, _hash_block)
+
+
+def _hash_block(block: bytes, first_line_no: int) -> _Hashed:
+    # The hash the parser stores: md5 of the line as published, without its line break.
+    md5 = hashlib.md5
+    out: list[bytes] = []
+    buckets: list[list[bytes]] = [[] for _ in range(_PREFIX_BUCKETS)]
+    for i, line in enumerate(block.split(b"\n")):
+        if line and line != b"\r":
+            digest = md5(line.rstrip(b"\r")).digest()
+            out.append(b"%s,%d,%d\n" % (digest.hex().encode(), int.from_bytes(digest[:8], "big", signed=True),
+                                          first_line_no + i))
+            buckets[digest[0] >> 6].append(digest[:8])
+    return _Hashed(b"".join(out), len(out), tuple(b"".join(b) for b in buckets))
 
 
 def _blocks(stream: BinaryIO) -> Iterator[bytes]:
@@ -510,9 +712,9 @@ def _adopt_parser(parser: _ChunkParser) -> None:
     _WORKER_PARSER = parser
 
 
-def _parse_in_worker(block: bytes, first_line_no: int) -> ParsedChunk:
+def _parse_in_worker(block: bytes, first_line_no: int, offsets: list[int] | None) -> ParsedChunk:
     assert _WORKER_PARSER is not None, "worker started without a parser"
-    return _WORKER_PARSER.parse(_lines_of(block), first_line_no)
+    return _WORKER_PARSER.parse_block(block, first_line_no, offsets)
 
 
 def _csv_quote(value: str) -> bytes:

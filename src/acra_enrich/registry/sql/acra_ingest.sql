@@ -11,7 +11,11 @@ SELECT NOT EXISTS (SELECT 1 FROM staging_acra_companies)
 
 -- name: drop_staging_indexes
 -- Bulk-load mode, only for an EMPTY staging table inside the load's transaction: indexes
--- are built once after the copy (a sort) instead of row by row. Names match migration 0001.
+-- are built once after the copy (a sort) instead of row by row. Names match migrations
+-- 0001 and 0008. The table is empty: truncating it lets the copy store its rows frozen and
+-- all-visible (COPY FREEZE), so the next load reads the line-key index without the table.
+TRUNCATE staging_acra_companies;
+DROP INDEX staging_acra_companies_load_idx, staging_acra_companies_line_key_idx;
 ALTER TABLE staging_acra_companies
     DROP CONSTRAINT staging_acra_companies_uen_key,
     DROP CONSTRAINT staging_acra_companies_pkey
@@ -21,14 +25,44 @@ ALTER TABLE staging_acra_companies
 -- through the merge, which keeps the last occurrence.
 ALTER TABLE staging_acra_companies
     ADD CONSTRAINT staging_acra_companies_pkey PRIMARY KEY (id),
-    ADD CONSTRAINT staging_acra_companies_uen_key UNIQUE (uen)
+    ADD CONSTRAINT staging_acra_companies_uen_key UNIQUE (uen);
+CREATE INDEX staging_acra_companies_load_idx ON staging_acra_companies (load_id, id);
+CREATE INDEX staging_acra_companies_line_key_idx ON staging_acra_companies (line_key) INCLUDE (row_hash)
 
 -- name: create_load_table
 CREATE TEMP TABLE acra_load (
     {column_defs},
     row_hash text NOT NULL,
+    line_key bigint NOT NULL,
     line_no bigint NOT NULL
 ) ON COMMIT DROP
+
+-- name: merge_memory
+-- The comparison of every line's hash with staging's, and the search for repeated lines,
+-- are hash joins and aggregates over the whole file: in memory they take a fraction of the
+-- time they take spilled to disk in batches (the default is 4 MB).
+SET LOCAL work_mem = '128MB'
+
+-- name: create_seen_table
+-- Pass one of a merge: the hash of every line (of the line as published, as row_hash is)
+-- and its key (the hash's first 8 bytes as a bigint, as line_key is).
+CREATE TEMP TABLE acra_seen (
+    row_hash text NOT NULL,
+    line_key bigint NOT NULL,
+    line_no  bigint NOT NULL
+) ON COMMIT DROP
+
+-- name: last_seen_line
+SELECT max(line_no) FROM acra_seen
+
+-- name: unknown_lines
+-- Lines no staging row carries: new, changed or malformed. A line whose hash a row carries
+-- is that row's very line (the line includes the UEN), checked and stored before. Searched
+-- by the bigint key (a cheap hash join on an index-only scan), checked on the whole hash.
+SELECT a.line_no
+FROM acra_seen a
+WHERE NOT EXISTS (SELECT 1 FROM staging_acra_companies s WHERE s.line_key = a.line_key AND s.row_hash = a.row_hash)
+ORDER BY a.line_no
 
 -- name: create_reject_table
 CREATE TEMP TABLE acra_reject (
@@ -56,23 +90,72 @@ SELECT line_no,
        row_to_json(removed)::text
 FROM removed
 
+-- name: supersede_repeated_known_lines
+-- A UEN twice in one file, both times the line staging holds: the last occurrence is kept.
+-- (Repeated new lines are among the loaded ones, for supersede_duplicate_uens.)
+WITH repeated AS (
+    SELECT line_key, row_hash, max(line_no) AS kept_line FROM acra_seen GROUP BY line_key, row_hash HAVING count(*) > 1
+)
+INSERT INTO acra_reject (line_no, reason, raw_text)
+SELECT a.line_no, 'duplicate UEN ' || s.uen || ' in file: superseded by line ' || r.kept_line, row_to_json(s)::text
+FROM repeated r
+JOIN acra_seen a ON a.line_key = r.line_key AND a.row_hash = r.row_hash AND a.line_no < r.kept_line
+JOIN staging_acra_companies s ON s.line_key = r.line_key AND s.row_hash = r.row_hash
+
+-- name: find_loaded_and_known_lines
+-- A UEN with a new or changed line and also the line staging holds (a UEN twice in one
+-- file): the pairs, found with one pass over the file's hashes. Empty when nothing changed.
+CREATE TEMP TABLE acra_pairs ON COMMIT DROP AS
+SELECT l.line_no AS loaded_line, a.line_no AS known_line, s.uen, row_to_json(s)::text AS stored
+FROM acra_load l
+JOIN staging_acra_companies s ON s.uen = l.uen
+JOIN acra_seen a ON a.line_key = s.line_key AND a.row_hash = s.row_hash
+
+-- name: supersede_loaded_by_known_lines
+-- ... the stored line later: it wins, so the earlier line is not merged.
+WITH later AS (
+    SELECT loaded_line, max(known_line) AS kept_line FROM acra_pairs WHERE known_line > loaded_line
+    GROUP BY loaded_line
+),
+removed AS (
+    DELETE FROM acra_load l USING later WHERE l.line_no = later.loaded_line
+    RETURNING l.*, later.kept_line
+)
+INSERT INTO acra_reject (line_no, reason, raw_text)
+SELECT line_no, 'duplicate UEN ' || uen || ' in file: superseded by line ' || kept_line, row_to_json(removed)::text
+FROM removed
+
+-- name: supersede_known_by_loaded_lines
+-- ... the stored line first, a new or changed line later: the stored one is rejected (once).
+INSERT INTO acra_reject (line_no, reason, raw_text)
+SELECT DISTINCT ON (p.known_line)
+       p.known_line, 'duplicate UEN ' || p.uen || ' in file: superseded by line ' || p.loaded_line, p.stored
+FROM acra_pairs p
+JOIN acra_load l ON l.line_no = p.loaded_line
+WHERE p.loaded_line > p.known_line
+  AND NOT EXISTS (SELECT 1 FROM acra_reject r WHERE r.line_no = p.known_line)
+ORDER BY p.known_line, p.loaded_line DESC
+
 -- name: merge_into_staging
 -- Columns the file lacks keep the staging row's current value (from e); for a
 -- full-shape file no column comes from e and PostgreSQL removes the join. row_hash is
--- the hash of the source line, so a row counts as changed when its line changed.
+-- the hash of the source line, so a row counts as changed when its line changed; a row
+-- inserted or changed takes the load's id.
 WITH merged AS (
-    INSERT INTO staging_acra_companies AS s ({columns}, row_hash, source_file, source_line)
-    SELECT {columns}, r.row_hash, %(source_file)s, r.line_no
+    INSERT INTO staging_acra_companies AS s ({columns}, row_hash, line_key, source_file, source_line, load_id)
+    SELECT {columns}, r.row_hash, r.line_key, %(source_file)s, r.line_no, %(load_id)s
     FROM (
-        SELECT {select_list}, t.row_hash, t.line_no
+        SELECT {select_list}, t.row_hash, t.line_key, t.line_no
         FROM acra_load t
         LEFT JOIN staging_acra_companies e ON e.uen = t.uen
     ) r
     ON CONFLICT (uen) DO UPDATE
     SET {update_list},
         row_hash = EXCLUDED.row_hash,
+        line_key = EXCLUDED.line_key,
         source_file = EXCLUDED.source_file,
         source_line = EXCLUDED.source_line,
+        load_id = EXCLUDED.load_id,
         changed_at = now()
     WHERE s.row_hash IS DISTINCT FROM EXCLUDED.row_hash
     RETURNING (xmax = 0) AS inserted
@@ -80,6 +163,9 @@ WITH merged AS (
 SELECT count(*) FILTER (WHERE inserted) AS inserted,
        count(*) FILTER (WHERE NOT inserted) AS updated
 FROM merged
+
+-- name: drop_load_tables
+DROP TABLE IF EXISTS acra_load, acra_seen, acra_pairs, acra_reject
 
 -- name: clear_file_rejects
 -- The rejects of a file describe its latest load only.

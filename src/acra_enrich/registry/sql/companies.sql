@@ -1,7 +1,9 @@
 -- staging_acra_companies -> companies (the PRD 20 seed mapping).
 -- Both queries take the same parameters: a staging id range (after_id, upto_id], an
--- optional uen and an optional since (changed_at lower bound); the bulk sync walks id
--- ranges, the per-company upsert passes one uen.
+-- optional uen, an optional since (changed_at lower bound) and optional loads (the rows
+-- those loads inserted or changed); the bulk sync walks id ranges, the per-company upsert
+-- passes one uen. The sync plans each chunk for its values (plan_cache_mode), so the NULL
+-- tests fold away and a chunk of an incremental sync reads the load index, not the range.
 -- Registry columns are refreshed; website_domain and every enriched column are never
 -- written here, and registered-address columns only fill gaps.
 
@@ -16,6 +18,7 @@ WITH src AS (
     WHERE s.id > %(after_id)s AND s.id <= %(upto_id)s
       AND (%(uen)s::text IS NULL OR s.uen = %(uen)s::text)
       AND (%(since)s::timestamptz IS NULL OR s.changed_at >= %(since)s::timestamptz)
+      AND (%(loads)s::bigint[] IS NULL OR s.load_id = ANY(%(loads)s::bigint[]))
       AND NOT EXISTS (SELECT 1 FROM companies c WHERE c.uen = s.uen)
 ),
 candidates AS (
@@ -50,6 +53,7 @@ WITH src AS (
     WHERE s.id > %(after_id)s AND s.id <= %(upto_id)s
       AND (%(uen)s::text IS NULL OR s.uen = %(uen)s::text)
       AND (%(since)s::timestamptz IS NULL OR s.changed_at >= %(since)s::timestamptz)
+      AND (%(loads)s::bigint[] IS NULL OR s.load_id = ANY(%(loads)s::bigint[]))
       AND nullif(btrim(s.entity_name), '') IS NOT NULL
 ),
 mapped AS (
@@ -101,4 +105,23 @@ SELECT company_id FROM companies WHERE uen = %(uen)s
 -- name: staging_id_bounds
 SELECT coalesce(min(id), 0) - 1 AS before_first, coalesce(max(id), 0) AS last
 FROM staging_acra_companies
-WHERE %(since)s::timestamptz IS NULL OR changed_at >= %(since)s::timestamptz
+WHERE (%(since)s::timestamptz IS NULL OR changed_at >= %(since)s::timestamptz)
+  AND (%(loads)s::bigint[] IS NULL OR load_id = ANY(%(loads)s::bigint[]))
+
+-- name: staging_rows
+SELECT count(*) FROM staging_acra_companies
+
+-- name: plan_per_chunk
+-- Each chunk's statement planned for its own values (see the note at the top).
+SET LOCAL plan_cache_mode = force_custom_plan
+
+-- name: loads_to_sync
+-- Loads whose rows no sync has taken yet. A load commits its rows and its `done` together,
+-- so every row of a load listed here is visible.
+SELECT load_id FROM registry_loads
+WHERE kind = 'acra' AND status = 'done' AND synced_at IS NULL
+ORDER BY load_id
+
+-- name: mark_loads_synced
+UPDATE registry_loads SET synced_at = now()
+WHERE load_id = ANY(%(loads)s::bigint[]) AND synced_at IS NULL

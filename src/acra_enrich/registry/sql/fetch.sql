@@ -10,6 +10,3 @@ SELECT EXISTS (
 DELETE FROM staging_acra_rejects
 WHERE starts_with(source_file, %(dataset_prefix)s) AND source_file <> %(source_file)s
 
--- name: first_load_start
--- Rows these loads inserted or changed have changed_at at or after it.
-SELECT min(started_at) FROM registry_loads WHERE load_id = ANY(%(load_ids)s)
