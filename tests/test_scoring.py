@@ -36,8 +36,8 @@ def test_the_feature_vector_as_documented() -> None:
         jobs_count=12, tech_stack=("wordpress", "hubspot", "wordpress"), enriched_at=NOW - timedelta(days=45),
         revenue_bucket="1M-10M")
     assert feature_vector(inputs, recheck_days=30, now=NOW) == {
-        "icp_industry": 1.0, "icp_employees": 0.5, "icp_incorporation": 1.0, "icp_district": 0.0,
-        "icp_keywords": 1.0, "website_found": 1.0, "verified_emails": 0.5, "decision_makers": 0.5,
+        "icp_industry": 1.0, "icp_employees": 0.5, "icp_incorporation": 0.5, "icp_district": 0.0,
+        "icp_keywords": 0.5, "website_found": 1.0, "verified_emails": 0.5, "decision_makers": 0.5,
         "hiring": 1.0, "tech_signals": 0.4, "freshness": 0.75, "revenue": 0.5}
 
 
@@ -59,12 +59,14 @@ def test_a_strong_and_a_weak_lead() -> None:
                                    verified_emails=3, contact_titles=("CEO", "Head of IT"), jobs_count=6,
                                    tech_stack=("a", "b", "c", "d", "e"), enriched_at=NOW, revenue_bucket="100M+"),
                         recheck_days=30, now=NOW)
-    assert strong.score == 1.0 and strong.bucket == "High"
-    assert strong.rationale.startswith("High (1.00): industry fits the ICP, verified emails, website found")
+    # Employees, incorporation and district are not in this ICP: neutral, and never named.
+    assert strong.score == pytest.approx(1 - 0.5 * (0.08 + 0.04 + 0.04)) and strong.bucket == "High"
+    assert strong.rationale == "High (0.92): industry fits the ICP, verified emails, website found."
     weak = score_lead(LeadInputs(fit={"industry": True, "keywords": False}), recheck_days=30, now=NOW)
-    assert weak.bucket == "Low" and weak.score == pytest.approx(0.15 + 0.08 + 0.04 + 0.04)
-    assert weak.rationale == ("Low (0.31): industry fits the ICP, company size fits, company age fits. "
-                              "Held back by no verified email and no website.")
+    assert weak.bucket == "Low" and weak.score == pytest.approx(0.15 + 0.5 * (0.08 + 0.04 + 0.04))
+    assert weak.rationale == "Low (0.23): industry fits the ICP. Held back by no verified email and no website."
+    sized = score_lead(LeadInputs(fit={"industry": True, "employees": True}), recheck_days=30, now=NOW)
+    assert "company size fits" in sized.rationale
     assert weak.features_hash != strong.features_hash
 
 

@@ -18,7 +18,7 @@ The feature vector (`lead_features.features`), every value in [0, 1]:
 | freshness         | 0.06   | enriched within ENRICH_RECHECK_DAYS: 1, falling to 0 at three times it |
 | revenue           | 0.06   | revenue bucket <1M 0.25, 1M-10M 0.5, 10M-100M 0.75, 100M+ 1, unknown 0 |
 
-An ICP criterion the tenant did not set counts as met (1). The score is the weighted sum (the
+An ICP criterion the tenant did not set is neutral (0.5) and never named in a rationale. The score is the weighted sum (the
 weights add up to 1), so it rises with every feature. Buckets: High at 0.70 and above, Medium
 at 0.45 and above, Low below. The rationale names the features that gave the most and, when
 the score is not High, the ones that held it back most.

@@ -26,6 +26,7 @@ FEATURES: dict[str, tuple[float, str]] = {
 }
 _CRITERION_FEATURE = {"industry": "icp_industry", "employees": "icp_employees", "incorporation": "icp_incorporation",
                       "district": "icp_district", "keywords": "icp_keywords"}
+NEUTRAL = 0.5  # an ICP criterion the tenant did not set, or one unknown for the company
 _REVENUE_VALUE = {"<1M": 0.25, "1M-10M": 0.5, "10M-100M": 0.75, "100M+": 1.0}
 # Titles of people who decide or strongly influence a purchase.
 DECISION_MAKER = re.compile(
@@ -67,11 +68,11 @@ def _freshness(enriched_at: datetime | None, recheck_days: int, now: datetime) -
 
 def feature_vector(inputs: LeadInputs, *, recheck_days: int, now: datetime | None = None) -> dict[str, float]:
     now = now or datetime.now(timezone.utc)
-    vector = {name: 1.0 for name in _CRITERION_FEATURE.values()}  # criteria the ICP does not set count as met
+    vector = {name: NEUTRAL for name in _CRITERION_FEATURE.values()}  # criteria the ICP does not set
     for criterion, met in inputs.fit.items():
         name = _CRITERION_FEATURE.get(criterion)
         if name is not None:
-            vector[name] = 1.0 if met else (0.5 if met is None else 0.0)
+            vector[name] = 1.0 if met else (NEUTRAL if met is None else 0.0)
     vector.update({
         "website_found": 1.0 if inputs.website_domain else 0.0,
         "verified_emails": _ratio(inputs.verified_emails, 2),
@@ -82,6 +83,11 @@ def feature_vector(inputs: LeadInputs, *, recheck_days: int, now: datetime | Non
         "revenue": _REVENUE_VALUE.get(inputs.revenue_bucket or "", 0.0),
     })
     return {name: round(vector[name], 4) for name in FEATURES}
+
+
+def unset_criteria(fit: Mapping[str, bool | None]) -> set[str]:
+    """The ICP features of criteria the tenant did not set: a rationale does not name them."""
+    return {name for criterion, name in _CRITERION_FEATURE.items() if criterion not in fit}
 
 
 def features_hash(vector: Mapping[str, float]) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from acra_enrich.scoring.features import FEATURES, LeadInputs, feature_vector, features_hash
+from acra_enrich.scoring.features import FEATURES, LeadInputs, feature_vector, features_hash, unset_criteria
 
 HIGH_AT = 0.70
 MEDIUM_AT = 0.45
@@ -37,17 +37,19 @@ def bucket_of(value: float) -> str:
     return "High" if value >= HIGH_AT else "Medium" if value >= MEDIUM_AT else "Low"
 
 
-def rationale(vector: Mapping[str, float], value: float) -> str:
+def rationale(vector: Mapping[str, float], value: float, unnamed: set[str] | frozenset[str] = frozenset()) -> str:
     """One or two sentences: what drove the score (features at half or more, largest share of
-    the score first) and, below High, what held it back most (features under half)."""
+    the score first) and, below High, what held it back most (features under half). Features in
+    `unnamed` (ICP criteria the tenant did not set) are never named."""
     order = {name: i for i, name in enumerate(FEATURES)}
-    strong = sorted((n for n in FEATURES if vector.get(n, 0.0) >= 0.5),
+    named = [n for n in FEATURES if n not in unnamed]
+    strong = sorted((n for n in named if vector.get(n, 0.0) >= 0.5),
                     key=lambda n: (-FEATURES[n][0] * vector.get(n, 0.0), order[n]))
     bucket = bucket_of(value)
     drivers = [FEATURES[n][1] for n in strong[:3]]
     text = f"{bucket} ({value:.2f}): " + (", ".join(drivers) if drivers else "little fits") + "."
     if bucket != "High":
-        weak = sorted((n for n in FEATURES if vector.get(n, 0.0) < 0.5),
+        weak = sorted((n for n in named if vector.get(n, 0.0) < 0.5),
                       key=lambda n: (-FEATURES[n][0] * (1 - vector.get(n, 0.0)), order[n]))
         if weak:
             text += " Held back by " + " and ".join(_MISSING_TEXT[n] for n in weak[:2]) + "."
@@ -57,4 +59,5 @@ def rationale(vector: Mapping[str, float], value: float) -> str:
 def score_lead(inputs: LeadInputs, *, recheck_days: int, now: datetime | None = None) -> LeadScore:
     vector = feature_vector(inputs, recheck_days=recheck_days, now=now)
     value = score(vector)
-    return LeadScore(vector, features_hash(vector), value, bucket_of(value), rationale(vector, value))
+    return LeadScore(vector, features_hash(vector), value, bucket_of(value),
+                     rationale(vector, value, unset_criteria(inputs.fit)))

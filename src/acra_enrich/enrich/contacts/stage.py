@@ -237,11 +237,13 @@ async def _lusha_people(lusha: LushaClient, candidates: Sequence[str], result: C
 
 async def find_contacts(*, company_name: str, domain: str | None, facts: CompanyFacts | None,
                         apify: ApifyClient, lusha: LushaClient, zerobounce: ZeroBounceClient,
-                        cache: VerificationCache, extra_emails: Iterable[str] = ()) -> ContactsResult:
-    """The stage; never raises (see the module docstring)."""
+                        cache: VerificationCache, extra_emails: Iterable[str] = (),
+                        verify: bool = True) -> ContactsResult:
+    """The stage; never raises (see the module docstring). With `verify` false, step 3 is left
+    to the caller (a nightly run verifies all its companies' addresses in batches)."""
     result = ContactsResult(counts={"apify_people": 0, "lusha_lookups": 0})
     try:
-        await _find(company_name, domain, facts, apify, lusha, zerobounce, cache, extra_emails, result)
+        await _find(company_name, domain, facts, apify, lusha, zerobounce, cache, extra_emails, verify, result)
     except Exception as exc:  # a bug here must cost the company its contacts, not its run
         log.exception("contacts_failed", company=company_name, error=type(exc).__name__)
         result.degraded.append(f"contacts:internal_error:{type(exc).__name__}")
@@ -251,7 +253,7 @@ async def find_contacts(*, company_name: str, domain: str | None, facts: Company
 
 async def _find(company_name: str, domain: str | None, facts: CompanyFacts | None, apify: ApifyClient,
                 lusha: LushaClient, zerobounce: ZeroBounceClient, cache: VerificationCache,
-                extra_emails: Iterable[str], result: ContactsResult) -> None:
+                extra_emails: Iterable[str], verify: bool, result: ContactsResult) -> None:
     company_emails = [e.value for e in facts.emails] if facts else []
     domain = registrable_domain(domain) if domain else (registrable_domain(facts.url) if facts and facts.url else None)
     if apify.enabled:
@@ -259,6 +261,8 @@ async def _find(company_name: str, domain: str | None, facts: CompanyFacts | Non
         await _apify_people(apify, target, result)
     if lusha.enabled and not result.contacts:
         await _lusha_people(lusha, personal_emails(company_emails, domain), result)
+    if not verify:
+        return
     contact_emails = [c.email for c in result.contacts if c.email]
     run = await verify_emails([*company_emails, *contact_emails, *extra_emails], zerobounce, cache)
     result.verifications = run.verifications
@@ -270,9 +274,11 @@ class ContactsStage:
     """The stage as the pipeline calls it: `await stage(company, domain, facts)`."""
 
     def __init__(self, apify: ApifyClient, lusha: LushaClient, zerobounce: ZeroBounceClient,
-                 cache: VerificationCache) -> None:
+                 cache: VerificationCache, *, verify: bool = True) -> None:
         self.apify, self.lusha, self.zerobounce, self.cache = apify, lusha, zerobounce, cache
+        self.verify = verify
 
     async def __call__(self, company: HasName, domain: str | None, facts: CompanyFacts | None) -> ContactsResult:
         return await find_contacts(company_name=company.name, domain=domain, facts=facts, apify=self.apify,
-                                   lusha=self.lusha, zerobounce=self.zerobounce, cache=self.cache)
+                                   lusha=self.lusha, zerobounce=self.zerobounce, cache=self.cache,
+                                   verify=self.verify)
