@@ -20,7 +20,7 @@ from acra_enrich.jobs.cli import jobs_app
 from acra_enrich.registry.fetch_cli import fetch_app
 from acra_enrich.resolve.cli import resolve_app
 from acra_enrich.runners.cli import run_express_cmd, runs_app
-from acra_enrich.runners.nightly.cli import run_nightly_cmd
+from acra_enrich.runners.nightly.cli import run_nightly_cmd, scheduler_cmd
 from acra_enrich.tenants.cli import icp_app, tenants_app
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(icp_app, name="icp")
 run_app.command("express")(run_express_cmd)
 run_app.command("nightly")(run_nightly_cmd)
+app.command("scheduler")(scheduler_cmd)
 
 @app.callback()
 def _startup() -> None:

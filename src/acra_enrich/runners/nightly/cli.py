@@ -25,6 +25,9 @@ def run_nightly_cmd(
     from_manifest: Optional[int] = typer.Option(None, "--from-manifest", metavar="RUN_ID",
                                                 help="resume that run: finished stages and companies are not repeated"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+    worker: bool = typer.Option(False, "--worker", help="run queued nightly_tenant jobs (the scheduler's), "
+                                "SCHED_TENANT_CONCURRENCY tenants at once, until stopped"),
+    once: bool = typer.Option(False, "--once", help="with --worker: run what is queued now, then exit"),
 ) -> None:
     """A tenant's nightly shortlist: refresh companies and ICP candidates, select the capped daily target set, enrich, verify emails, score with a rationale, sync High and Medium companies to its Odoo.
 
@@ -32,6 +35,14 @@ def run_nightly_cmd(
     """
     from acra_enrich.logs import configure_logging
 
+    if worker:
+        if tenant is not None or dry_run or from_manifest is not None or limit is not None:
+            raise typer.BadParameter("--worker takes its tenants from the queue; it goes with --once only",
+                                     param_hint="--worker")
+        _worker(once, as_json)
+        return
+    if once:
+        raise typer.BadParameter("--once goes with --worker", param_hint="--once")
     if from_manifest is not None and tenant is None:
         raise typer.BadParameter("--from-manifest needs --tenant", param_hint="--from-manifest")
     with database() as conn:
@@ -52,6 +63,47 @@ def run_nightly_cmd(
         return
     for summary in summaries:
         print_summary(summary)
+
+
+def _worker(once: bool, as_json: bool) -> None:
+    from acra_enrich.logs import configure_logging
+    from acra_enrich.runners.nightly.worker import run_worker
+
+    with database():
+        settings = get_settings()
+        configure_logging(settings, stderr=not err.is_terminal)
+        stats = asyncio.run(run_worker(settings, once=once))
+    if as_json:
+        print(json.dumps(stats.__dict__, indent=2))
+        return
+    out.print(f"nightly worker stopped: {stats.claimed} tenant job(s) claimed, {stats.done} done, "
+              f"{stats.retried} to retry, {stats.failed} failed, {stats.deferred} deferred, "
+              f"{stats.released} released", highlight=False)
+
+
+def scheduler_cmd(
+    once: bool = typer.Option(False, "--once", help="fire the latest slot if nobody did, then exit"),
+    as_json: bool = typer.Option(False, "--json", help="print what was fired as JSON"),
+) -> None:
+    """Fire SCHED_START_CRON (default 0 1 * * *, Asia/Singapore): at each slot, one nightly_tenant job per active tenant (SCHED_TENANT_INCLUDE/EXCLUDE) on the nightly lane, for `acra-enrich run nightly --worker` to run.
+
+    Any number of scheduler processes fire each slot exactly once. A slot missed while no scheduler ran fires once at start-up (not once per missed day). SCHED_ENABLED=false: wait without firing. SIGINT/SIGTERM stop it.
+    """
+    from acra_enrich.logs import configure_logging
+    from acra_enrich.runners.nightly.scheduler import Scheduler
+
+    with database():
+        settings = get_settings()
+        configure_logging(settings, stderr=not err.is_terminal)
+        fired = asyncio.run(Scheduler(settings).run(once=once))
+    if as_json:
+        print(json.dumps([{"slot_at": f.slot_at.isoformat(), "jobs": f.jobs, "missed": f.missed} for f in fired]))
+        return
+    for f in fired:
+        out.print(f"slot {f.slot_at:%Y-%m-%d %H:%M %Z}{' (missed, caught up)' if f.missed else ''}: "
+                  f"{len(f.jobs)} tenant job(s) queued", highlight=False)
+    if not fired:
+        out.print("no slot fired (already fired by another scheduler, or SCHED_ENABLED is false)")
 
 
 async def _run_all(settings: Settings, ids: list[int], params: NightlyParams) -> list[NightlySummary]:

@@ -192,6 +192,11 @@ class _Run:
         except _Stopped:
             self.summary.status, self.summary.stop_reason = "interrupted", "stop requested; resume with " \
                 f"--from-manifest {self.run_id}"
+        except asyncio.CancelledError:
+            self.summary.status, self.summary.stop_reason = "interrupted", "cancelled (stop or lost lease); it " \
+                f"resumes with --from-manifest {self.run_id} or the job's next attempt"
+            self._finish()
+            raise
         except BaseException as exc:
             self.summary.status = "failed"
             self.summary.stop_reason = f"{type(exc).__name__}: {exc}"[:500]

@@ -302,3 +302,16 @@ ORDER BY ls.score DESC NULLS LAST, t.position
 -- system-wide vendor usage in the current windows (vendor_usage holds no tenant data)
 SELECT vendor, window_kind, units FROM vendor_usage
 WHERE window_start = date_trunc(window_kind, now() AT TIME ZONE 'Asia/Singapore') AT TIME ZONE 'Asia/Singapore'
+
+-- name: claim_slot
+-- system: the first process to insert a slot fires it; every other one finds it taken.
+INSERT INTO scheduler_slots (slot_at, cron, fired_by, missed)
+VALUES (%(slot_at)s, %(cron)s, %(fired_by)s, %(missed)s)
+ON CONFLICT (slot_at) DO NOTHING
+RETURNING slot_at
+
+-- name: slot_jobs
+UPDATE scheduler_slots SET jobs = %(jobs)s WHERE slot_at = %(slot_at)s
+
+-- name: slot_fired
+SELECT fired_at, fired_by, jobs FROM scheduler_slots WHERE slot_at = %(slot_at)s
