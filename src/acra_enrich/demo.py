@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from contextlib import nullcontext
 
 from rich.console import Console
@@ -18,6 +19,7 @@ from acra_enrich.registry.ssic_store import ensure_bundled_ssic
 from acra_enrich.logs import configure_logging
 from acra_enrich.runners.console import ProgressBar
 from acra_enrich.runners.direct import DirectParams, run_direct
+from acra_enrich.runners.nightly.demo import DEMO_KEY, DEMO_KEY_ENV, nightly_demo
 from acra_enrich.sandbox.testing import running_sandbox
 from acra_enrich.sqlfiles import load_queries
 
@@ -67,6 +69,7 @@ def run_demo(out: Console) -> None:
             table.add_row(*(str(v) if v is not None else "" for v in row))
         out.print(table)
     enrich_sample(out)
+    nightly_sample(out)
 
 
 def enrich_sample(out: Console) -> None:
@@ -95,3 +98,11 @@ def enrich_sample(out: Console) -> None:
     out.print(table)
     if summary.stop_reason.startswith("batch limit"):
         out.print("   run `make demo` again: the sweep resumes after the last finished company.")
+
+
+def nightly_sample(out: Console) -> None:
+    """One demo tenant's nightly shortlist, synced to the sandbox's Odoo."""
+    with running_sandbox(seed=COLLECTION_SAMPLE.seed, companies=COLLECTION_SAMPLE.rows) as sandbox:
+        os.environ[DEMO_KEY_ENV] = DEMO_KEY  # the demo tenant's Odoo key, as an operator would export it
+        settings = load_settings(**{k.lower(): v for k, v in sandbox.env().items()})
+        nightly_demo(out, settings, sandbox)

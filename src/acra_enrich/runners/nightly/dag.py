@@ -268,6 +268,8 @@ class _Run:
             s.candidates = int(payload.get("candidates", 0))
         elif stage == "select_targets":
             s.selected = len(payload.get("company_ids", []))
+        elif stage == "verify_emails":
+            s.verification = {k: int(v) for k, v in payload.items() if k.startswith(("verified", "unverified", "emails"))}
         s.degraded.extend(d for d in payload.get("degraded", []) if d not in s.degraded)
 
     def _finish(self) -> None:

@@ -57,15 +57,16 @@ class OdooSync:
         self.min_export = min_export
         self.country_id: int | None = None
 
-    async def _ok(self, answer: OdooAnswer, what: str) -> Any:
+    @staticmethod
+    def _ok(answer: OdooAnswer, what: str) -> Any:
         if not answer.ok:
             raise SyncFailed(answer, what)
         return answer.result
 
     async def prepare(self) -> None:
         """Log in and find Singapore's country id; SyncFailed when Odoo cannot be used at all."""
-        await self._ok(await self.odoo.login(), "login")
-        found = await self._ok(await self.odoo.execute_kw("res.country", "search", [[["code", "=", "SG"]]],
+        self._ok(await self.odoo.login(), "login")
+        found = self._ok(await self.odoo.execute_kw("res.country", "search", [[["code", "=", "SG"]]],
                                                           {"limit": 1}), "res.country search")
         self.country_id = found[0] if found else None
 
@@ -116,17 +117,17 @@ class OdooSync:
         values = self.partner_values(row)
         current = None
         if record["partner_id"]:
-            found = await self._ok(await self.odoo.execute_kw(
+            found = self._ok(await self.odoo.execute_kw(
                 "res.partner", "search_read", [[["id", "=", record["partner_id"]]]],
                 {"fields": list(PARTNER_FIELDS), **ALL}), "res.partner read")
             current = found[0] if found else None  # deleted in Odoo: look for it by UEN, else create
         if current is None:
-            found = await self._ok(await self.odoo.execute_kw(
+            found = self._ok(await self.odoo.execute_kw(
                 "res.partner", "search_read", [[["company_registry", "=", row["uen"]], ["is_company", "=", True]]],
                 {"fields": list(PARTNER_FIELDS), "limit": 1, **ALL}), "res.partner search")
             current = found[0] if found else None
         if current is None:
-            record["partner_id"] = await self._ok(await self.odoo.execute_kw("res.partner", "create", [values]),
+            record["partner_id"] = self._ok(await self.odoo.execute_kw("res.partner", "create", [values]),
                                                   "res.partner create")
             record["pushed"] = dict(values)
             await self._save_async(row["company_id"], record)
@@ -143,7 +144,7 @@ class OdooSync:
             else:
                 outcome.kept_user_edits.append(name)  # an Odoo user changed it since: theirs now
         if changes:
-            await self._ok(await self.odoo.execute_kw("res.partner", "write", [[current["id"]], changes]),
+            self._ok(await self.odoo.execute_kw("res.partner", "write", [[current["id"]], changes]),
                            "res.partner write")
         record["pushed"] = {**record["pushed"], **changes}
         outcome.partner = "updated" if changes else "unchanged"
@@ -159,19 +160,19 @@ class OdooSync:
                        record: dict[str, Any]) -> int:
         known = record["contacts"].get(contact["key"])
         if known:
-            found = await self._ok(await self.odoo.execute_kw(
+            found = self._ok(await self.odoo.execute_kw(
                 "res.partner", "search", [[["id", "=", known]]], ALL), "contact read")
             if found:
                 return 0
         match = ["email", "=ilike", contact["email"]] if contact["email"] else ["name", "=", contact["name"]]
-        found = await self._ok(await self.odoo.execute_kw(
+        found = self._ok(await self.odoo.execute_kw(
             "res.partner", "search", [[["parent_id", "=", partner_id], match]], {"limit": 1, **ALL}), "contact search")
         if found:
             record["contacts"][contact["key"]] = found[0]
             return 0
         values = {"name": contact["name"], "parent_id": partner_id, "type": "contact", "function": contact["title"],
                   "email": contact["email"], "phone": contact["phone"]}
-        created = await self._ok(await self.odoo.execute_kw(
+        created = self._ok(await self.odoo.execute_kw(
             "res.partner", "create", [{k: v for k, v in values.items() if v}]), "contact create")
         record["contacts"][contact["key"]] = created
         await self._save_async(company_id, record)
@@ -179,11 +180,11 @@ class OdooSync:
 
     async def _lead(self, row: dict[str, Any], partner_id: int, record: dict[str, Any]) -> str:
         if record["lead_id"]:
-            found = await self._ok(await self.odoo.execute_kw(
+            found = self._ok(await self.odoo.execute_kw(
                 "crm.lead", "search", [[["id", "=", record["lead_id"]]]], ALL), "crm.lead read")
             if found:
                 return "exists"
-        found = await self._ok(await self.odoo.execute_kw(
+        found = self._ok(await self.odoo.execute_kw(
             "crm.lead", "search", [[["partner_id", "=", partner_id], ["referred", "=", LEAD_MARK]]],
             {"limit": 1, **ALL}), "crm.lead search")
         if found:
@@ -193,7 +194,7 @@ class OdooSync:
                   "description": f"{row['rationale']} (acra-enrich score {row['score']:.2f}, {row['bucket']})",
                   "website": f"https://{row['website_domain']}" if row["website_domain"] else None,
                   "email_from": row["email"], "phone": row["phone"]}
-        record["lead_id"] = await self._ok(await self.odoo.execute_kw(
+        record["lead_id"] = self._ok(await self.odoo.execute_kw(
             "crm.lead", "create", [{k: v for k, v in values.items() if v}]), "crm.lead create")
         await self._save_async(row["company_id"], record)
         return "created"

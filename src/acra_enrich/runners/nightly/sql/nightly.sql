@@ -315,3 +315,10 @@ UPDATE scheduler_slots SET jobs = %(jobs)s WHERE slot_at = %(slot_at)s
 
 -- name: slot_fired
 SELECT fired_at, fired_by, jobs FROM scheduler_slots WHERE slot_at = %(slot_at)s
+
+-- name: latest_run_with_targets
+-- The tenant's latest nightly run that shortlisted something (the demo shows it again when
+-- today's cap was taken by an earlier demo).
+SELECT r.run_id FROM enrichment_runs r
+WHERE r.kind = 'nightly' AND EXISTS (SELECT 1 FROM nightly_targets t WHERE t.run_id = r.run_id)
+ORDER BY r.run_id DESC LIMIT 1
