@@ -67,13 +67,13 @@ def cf_encode(email: str, key: int = 0x5A) -> str:
     ],
 )
 def test_email_forms(body: str, expected: str, method: str) -> None:
-    found = facts(body).emails
+    found = facts(body, role="contact").emails  # some forms name another domain: a contact page keeps those
     assert [(e.value, e.method, e.source_url) for e in found] == [(expected, method, SITE)]
 
 
 def test_mailto_with_several_addresses() -> None:
-    found = facts('<a href="mailto:a@acme.sg,b@acme.sg?subject=x">us</a>').emails
-    assert [e.value for e in found] == ["a@acme.sg", "b@acme.sg"]
+    found = facts('<a href="mailto:a@acme.com.sg,b@acme.com.sg?subject=x">us</a>').emails
+    assert [e.value for e in found] == ["a@acme.com.sg", "b@acme.com.sg"]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from itertools import pairwise
 from typing import Any, Iterator
 
@@ -26,6 +26,7 @@ from acra_enrich.enrich.pipeline import EnrichmentResult, enrich_company
 from acra_enrich.registry.acra_ingest import load_acra_file
 from acra_enrich.registry.company_sync import sync_companies
 from acra_enrich.registry.sample import write_acra_csv
+from acra_enrich.sandbox.markup import AGENCIES
 from acra_enrich.sandbox.sites import BAIT_PATH, HAZARD_PATHS
 from acra_enrich.sandbox.testing import SandboxHandle, running_sandbox
 from acra_enrich.web import (
@@ -172,6 +173,8 @@ def test_extracted_fields_match_the_truth(world_run) -> None:
         wrong_country += [n.value for n in (*facts.phones, *facts.faxes) if n.value not in true_numbers
                           and any(t.endswith(n.value[-8:]) for t in true_numbers)]
     assert faxes_as_phones == [] and wrong_country == []
+    agencies = {f"{mailbox}@{domain}" for _, domain, mailbox in AGENCIES}
+    assert not agencies & {e.value for r in results.values() if r.facts for e in r.facts.emails}
     # The world prints faxes beside phones (same line, tables, icons, tel: links, footers) and
     # offices abroad in their own national formats; all are read right on this seed. The
     # thresholds leave room for a page lost to a timeout on a slow machine, not for a rule
@@ -197,6 +200,18 @@ def test_politeness_robots_and_user_agent(world_run) -> None:
             arrivals[r.host].append(r.t_monotonic)
     closest = min((b - a, host) for host, times in arrivals.items() for a, b in pairwise(sorted(times)))
     assert closest[0] >= PACING_S - CLOCK_SLACK_S, closest
+    # Crawl-delay holds between every two requests to the host, robots.txt and the homepage included.
+    delayed = [c for c in sandbox.world.with_case("crawl_delay") if len(arrivals[c.truth.site_host]) > 2]
+    assert delayed
+    for company in delayed:
+        times = sorted(arrivals[company.truth.site_host])
+        assert min(b - a for a, b in pairwise(times)) >= (company.truth.crawl_delay_s or 0) - CLOCK_SLACK_S
+    # A page is fetched once per run, however many tagged links (?loc=MainNav, ?loc=Footer,
+    # utm_*) point at it.
+    # (Homepages are probed by every company that guesses their domain; a www host's robots.txt
+    # may redirect to the apex's.)
+    fetched = Counter((r.host, r.path) for r in log if r.host in site_hosts and r.path not in ("/", "/robots.txt"))
+    assert not {k: n for k, n in fetched.items() if n > 1}
     bait = {e for c in sandbox.world.companies for e in c.truth.bait_emails}
     extracted = {e.value for r in results.values() if r.facts for e in r.facts.emails}
     assert not bait & extracted

@@ -173,6 +173,17 @@ async def test_crawl_delay_is_a_floor_between_request_starts(server: TestWeb) ->
     assert min(gaps(starts)) >= 0.4 - CLOCK_SLACK_S
 
 
+async def test_crawl_delay_holds_from_the_robots_txt_request_on(server: TestWeb) -> None:
+    # The delay is learnt from robots.txt, which is itself a request to the host: the first
+    # page waits the full delay after it (a 0.1 s interval must not let it in earlier).
+    server.robots["127.0.0.1"] = (200, "User-agent: *\nCrawl-delay: 0.6\n")
+    async with make_web_client(settings(crawl_domain_min_interval_s=0.1)) as web:
+        assert (await web.get(server.url("/first-page"))).ok
+        assert (await web.get(server.url("/second-page"))).ok
+    assert [x.path for x in server.log] == ["/robots.txt", "/first-page", "/second-page"]
+    assert min(gaps([x.at for x in server.log])) >= 0.6 - CLOCK_SLACK_S
+
+
 # --- pacing -----------------------------------------------------------------------------------
 
 

@@ -61,6 +61,7 @@ class TestWeb:
     def __init__(self) -> None:
         self.log: list[Seen] = []
         self.robots: dict[str, tuple[int, str]] = {}  # host -> (status, body); default 404
+        self.pages: dict[str, tuple[int, str]] = {}  # path (no query) -> (status, html): a test's own site
         self._counts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         self._bomb = _gzip_bomb()
@@ -90,6 +91,7 @@ class TestWeb:
         with self._lock:
             self.log.clear()
             self.robots.clear()
+            self.pages.clear()
             self._counts.clear()
 
     def seen(self, path_prefix: str = "", method: str | None = None) -> list[Seen]:
@@ -148,6 +150,9 @@ def _handler_for(web: TestWeb) -> type[BaseHTTPRequestHandler]:
                 if 300 <= status < 400:  # `text` is where it redirects
                     return self._send(status, b"", {"Location": text})
                 return self._send(status, text.encode(), {"Content-Type": "text/plain"})
+            if path in web.pages:
+                status, page = web.pages[path]
+                return self._send(status, page.encode(), {"Content-Type": "text/html; charset=utf-8"})
             if path.startswith("/flaky/"):  # fails `fail` times with `status`, then answers
                 if count <= int(query.get("fail", "2")):
                     return self._send(int(query.get("status", "503")), b"busy", {"Content-Type": "text/plain"})

@@ -41,6 +41,16 @@ def registrable_domain(host_or_url: str) -> str:
     return ".".join(labels[-2:])
 
 
+@lru_cache(maxsize=4096)
+def has_public_suffix(domain: str) -> bool:
+    """`acme.com.sg` yes; `acme.comsales` (no such suffix) or a bare suffix (`com.sg`) no."""
+    try:
+        parts = _EXTRACT(domain)
+    except Exception:  # a malformed name has no suffix
+        return False
+    return bool(parts.suffix) and bool(parts.domain)
+
+
 def same_site(url_a: str, url_b: str) -> bool:
     a, b = registrable_domain(url_a), registrable_domain(url_b)
     return bool(a) and a == b

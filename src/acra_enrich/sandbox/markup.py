@@ -85,6 +85,31 @@ def office_number(e164: str, national: bool) -> str:
         number, phonenumbers.PhoneNumberFormat.NATIONAL if national else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+# Web agencies that sign the sites they build: (name, domain, mailbox).
+AGENCIES: tuple[tuple[str, str, str], ...] = (
+    ("Pixel Forge Studio", "pixelforge.sg", "hello"), ("Lion Web Solutions", "lionweb.com.sg", "enquiry"),
+    ("Kopi Digital", "kopidigital.com", "studio"), ("Red Sparrow Creative", "redsparrow.asia", "hi"),
+    ("Orchid Interactive", "orchidinteractive.sg", "projects"),
+)
+
+
+def agency_credit(agency: tuple[str, str, str], style: int) -> list[Fragment]:
+    """The footer credit of the agency that built the site, with the agency's own address:
+    linked on the credit line, in its text, or on the line below (only the link ties it)."""
+    name, domain, mailbox = agency
+    address = f"{mailbox}@{domain}"
+    if style == 0:
+        return [(f'<p class="credit">Website designed by <a href="https://www.{domain}/" target="_blank">'
+                 f'{escape(name)}</a> &middot; <a href="mailto:{address}">{address}</a></p>',
+                 f"Website designed by [{name}](https://www.{domain}/) · [{address}](mailto:{address})")]
+    if style == 1:
+        return [(f'<p class="credit">Powered by {escape(name)}. Enquiries: {address}</p>',
+                 f"Powered by {name}. Enquiries: {address}")]
+    return [(f'<p class="credit">Site by <a href="https://{domain}">{escape(name)}</a></p>',
+             f"Site by [{name}](https://{domain})"),
+            (f'<p class="credit-contact">{address}</p>', address)]
+
+
 def _ident(seed: str, n: int) -> str:
     return hashlib.sha1(seed.encode()).hexdigest()[:n].upper()
 

@@ -113,6 +113,12 @@ class Site:
         styles = [s for s in markup.FAX_STYLES if s != "icon" or "script_only" not in self.cases]
         self.fax_style, self.fax_variant = nr.choice(styles), nr.randrange(6)
         self.fax_in_footer = nr.random() < 0.5
+        # The web agency that built the site signs the footer, with its own address.
+        self.agency = nr.choice(markup.AGENCIES) if nr.random() < 0.25 else None
+        self.agency_style = nr.randrange(3)
+        # Analytics-minded sites tag their links: the menu with ?loc=MainNav, the footer's
+        # quick links with ?loc=Footer, calls to action with utm_* (the same page each time).
+        self.tagged_links = nr.random() < 0.2
 
     # -- routing ---------------------------------------------------------------------
 
@@ -186,6 +192,8 @@ class Site:
 
     def _link(self, role: str, label: str | None = None) -> markup.Fragment:
         href, text = self.paths.get(role, "/"), label or self.labels[role]
+        if self.tagged_links:
+            href += f"?utm_source=website&utm_medium=cta&utm_campaign={role}"
         return f'<a href="{href}">{escape(text)}</a>', f"[{text}](http://{self.host}{href})"
 
     def _page_home(self) -> Page:
@@ -375,7 +383,8 @@ class Site:
         roles = ["home", "about", "services"] + (["careers"] if self.truth.jobs_count is not None else [])
         if not self.two_deep:
             roles.append("contact")
-        return [(self.labels[r], "/" if r == "home" else self.paths[r]) for r in roles]
+        tag = "?loc=MainNav" if self.tagged_links else ""
+        return [(self.labels[r], "/" if r == "home" else self.paths[r] + tag) for r in roles]
 
     def _footer(self) -> list[markup.Fragment]:
         t, c = self.truth, self.company
@@ -402,11 +411,18 @@ class Site:
                 " ".join(f"[{n}]({u})" for n, u in links)))
         if "robots_bait" in self.cases:
             parts.append((f'<p><a href="{BAIT_PATH}">Staff portal</a></p>', f"[Staff portal](http://{self.host}{BAIT_PATH})"))
+        if self.tagged_links:
+            quick = [(self.labels[r], self.paths[r] + "?loc=Footer") for r in ("about", "contact")]
+            parts.append(('<ul class="quick-links">' + "".join(
+                f'<li><a href="{href}">{escape(label)}</a></li>' for label, href in quick) + "</ul>",
+                " ".join(f"[{label}](http://{self.host}{href})" for label, href in quick)))
         stop = "" if c.display_name.endswith(".") else "."
         legal = f"© {_COPYRIGHT_YEAR} {c.display_name}{stop} All rights reserved."
         if t.uen_on_site:
             legal += f" UEN: {c.uen}"
         parts.append((f'<p class="legal">{escape(legal)} <a href="/privacy">Privacy Policy</a></p>', legal))
+        if self.agency is not None:
+            parts += markup.agency_credit(self.agency, self.agency_style)
         return parts
 
     def _head(self, page: Page) -> str:

@@ -58,6 +58,7 @@ class HostSlot:
         self._gate = asyncio.Semaphore(concurrency)
         self._order = asyncio.Lock()
         self._next_start = 0.0
+        self._last_start = self._last_end = float("-inf")
         self._users = 0  # waiting for a turn or in flight
 
     @property
@@ -73,7 +74,11 @@ class HostSlot:
         return self._users == 0 and time.monotonic() >= self._next_start
 
     def set_crawl_delay(self, seconds: float | None) -> None:
+        """Crawl-delay counts from the request before it was known: robots.txt itself is a
+        request to the host, so the first page waits the delay after it too."""
         self.crawl_delay_s = min(max(seconds or 0.0, 0.0), MAX_CRAWL_DELAY_S)
+        since = self._last_end if self.concurrency == 1 else self._last_start
+        self._next_start = max(self._next_start, self._last_start + self.delay_s, since + self.floor_s)
 
     def defer(self, seconds: float) -> None:
         """Hold every request to this host for `seconds` (the host asked us to, e.g. Retry-After)."""
@@ -90,12 +95,14 @@ class HostSlot:
                     wait = self._next_start - time.monotonic()
                     if wait > 0:
                         await asyncio.sleep(wait)
-                    self._next_start = time.monotonic() + self.delay_s
+                    self._last_start = time.monotonic()
+                    self._next_start = self._last_start + self.delay_s
                 try:
                     yield
                 finally:  # also on a timeout or cancellation: the request may have arrived
+                    self._last_end = time.monotonic()
                     if self.concurrency == 1:
-                        self._next_start = max(self._next_start, time.monotonic() + self.floor_s)
+                        self._next_start = max(self._next_start, self._last_end + self.floor_s)
         finally:
             self._users -= 1
 

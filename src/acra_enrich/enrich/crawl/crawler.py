@@ -8,13 +8,19 @@ however many of them fail; robots.txt and pacing enforced by the web client. A p
 is blocked, empty or needs a browser is read through the reader fallback (Jina, else
 Tavily) and the fallback is named in `degraded`; a page that gives nothing is recorded
 with the web client's reason code.
+
+A page is fetched once per crawl: tracking parameters (utm_*, gclid, fbclid, ... as courlan
+knows them) are dropped from the URL, and links that differ only in navigation markers
+(`?loc=MainNav` vs `?loc=Footer`, `ref=`) or in www/trailing slash are the same page.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from courlan.clean import clean_query
 
 from acra_enrich.enrich.extract.page import extract_page
 from acra_enrich.enrich.facts import PageFacts, PageRole
@@ -52,8 +58,24 @@ class CrawlResult:
     skipped_by_robots: int = 0
 
 
-def _key(url: str) -> str:
-    return urldefrag(url)[0].rstrip("/").lower()
+# Query parameters that say where a link was placed, not which page it is.
+_NAV_MARKERS = frozenset({"loc", "ref", "src", "source", "from", "nav", "menu", "position", "placement", "origin",
+                          "cmp", "intcmp", "icid", "trk", "trkinfo", "sessionid", "sid", "phpsessid", "jsessionid"})
+
+
+def fetch_url(url: str) -> str:
+    """`url` without its fragment and tracking parameters: what is worth requesting."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", clean_query(parts.query), ""))
+
+
+def page_key(url: str) -> str:
+    """Which page a URL is, for fetching each page once: host without www, path without its
+    trailing slash, the query without tracking parameters and navigation markers."""
+    parts = urlsplit(fetch_url(url))
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query) if k.lower() not in _NAV_MARKERS))
+    return f"{host}{parts.path.rstrip('/').lower()}?{query}"
 
 
 async def crawl_site(
@@ -66,7 +88,7 @@ async def crawl_site(
     text_limit: int,
 ) -> CrawlResult:
     result = CrawlResult(pages=[homepage_facts])
-    seen = {_key(homepage.url), _key(homepage.final_url)}
+    seen = {page_key(homepage.url), page_key(homepage.final_url)}
     found: set[str] = set()
     frontier: list[LinkCandidate] = list(nav_links(homepage.final_url, homepage.text))
     seeds = {kind: [urljoin(homepage.final_url, path) for path in paths] for kind, paths in COMMON_PATHS.items()}
@@ -76,9 +98,11 @@ async def crawl_site(
         if nxt is None:
             break
         url, kind = nxt
-        seen.add(_key(url))
+        seen.add(page_key(url))
         page = await web.get(url)
         result.fetched += 1
+        if page.final_url:
+            seen.add(page_key(page.final_url))  # "/about" that redirects to "/about-us/" is that page
         if page.error == ROBOTS_DISALLOWED:
             result.skipped_by_robots += 1
             continue
@@ -108,12 +132,12 @@ def _next_target(
     """The best unseen link for a kind not yet found; then common paths for missing kinds."""
     frontier.sort(key=lambda c: c.score, reverse=True)
     for candidate in frontier:
-        if candidate.kind not in found and _key(candidate.url) not in seen:
-            return candidate.url, candidate.kind
+        if candidate.kind not in found and page_key(candidate.url) not in seen:
+            return fetch_url(candidate.url), candidate.kind
     for kind in WANTED_KINDS:
         if kind in found:
             continue
         for url in seeds.get(kind, []):
-            if _key(url) not in seen:
+            if page_key(url) not in seen:
                 return url, kind
     return None

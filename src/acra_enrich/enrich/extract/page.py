@@ -152,7 +152,7 @@ def _extract_page(url: str, html: str, role: PageRole, text_limit: int, about_ti
         role=role,
         title=title,
         site_names=site_names,
-        emails=extract_emails(tree, visible, url, structured.emails),
+        emails=extract_emails(tree, visible, url, structured.emails, role=role),
         phones=numbers.phones,
         faxes=numbers.faxes,
         region=numbers.region.region,

@@ -36,6 +36,7 @@ _ASSET_TLDS = ("png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "css", "js")
 _AT_DOT = re.compile(r"([A-Za-z0-9._%+-]+)\s*[\[(]at[\])]\s*((?:[A-Za-z0-9-]+\s*(?:\[dot\]|\.)\s*)+[A-Za-z]{2,})", re.I)
 _DOT = re.compile(r"\s*(?:\[dot\]|\.)\s*", re.I)
 _PHONE = re.compile(r"(?<![\d+])(?:\+65[\s-]?|\(\+?65\)\s?)?([689]\d{3})[\s-]?(\d{4})(?!\d)")
+_CREDIT = re.compile(r"designed by|powered by|site by", re.IGNORECASE)
 _FAX_LABEL = re.compile(r"(?:fax|\bF:)[\s:|]*(?:\[)?$", re.IGNORECASE)
 _LINKEDIN = re.compile(r"https?://(?:[a-z]{2,3}\.)?linkedin\.com/company/[A-Za-z0-9_%-]+")
 _SOCIAL = re.compile(r"https?://(?:www\.)?(?:facebook|instagram|x|twitter|youtube)\.com/[A-Za-z0-9_@.%-]+")
@@ -79,7 +80,14 @@ class _Reader:
         self.text = text
         self.company = _identify(world, text)
         deobfuscated = _AT_DOT.sub(lambda m: m.group(1) + "@" + _DOT.sub(".", m.group(2)), text)
-        emails = [e.lower() for e in _EMAIL.findall(deobfuscated) if e.rsplit(".", 1)[-1].lower() not in _ASSET_TLDS]
+        # A diligent model knows a web agency's credit line is not the company's contact.
+        credit = {m.group(0).lower() for line in deobfuscated.splitlines() if _CREDIT.search(line)
+                  for m in _EMAIL.finditer(line)}
+        credit_domains = {e.rsplit("@", 1)[1] for e in credit} | {
+            m.group(1).lower().removeprefix("www.") for line in deobfuscated.splitlines() if _CREDIT.search(line)
+            for m in re.finditer(r"https?://([A-Za-z0-9.-]+)", line)}
+        emails = [e.lower() for e in _EMAIL.findall(deobfuscated) if e.rsplit(".", 1)[-1].lower() not in _ASSET_TLDS
+                  and e.lower().rsplit("@", 1)[1] not in credit_domains]
         self.emails = list(dict.fromkeys(emails))
         numbers = [(f"+65 {m.group(1)} {m.group(2)}", bool(_FAX_LABEL.search(text[max(0, m.start() - 10):m.start()])))
                    for m in _PHONE.finditer(text)]
