@@ -174,3 +174,28 @@ def test_odoo_refusals_are_recorded_per_company(nightly_env: dict[str, str], db:
     assert refused.status == "done" and any("Odoo sync impossible" in d for d in refused.degraded)
     errors = as_tenant(db, b, "SELECT DISTINCT sync_error FROM nightly_targets WHERE sync_status = 'failed'")
     assert len(errors) == 1 and "wrong login or API key" in errors[0][0] and "not-the-key" not in errors[0][0]
+
+
+def test_the_command_line_runs_every_active_tenant_and_names_the_one_it_cannot(
+        nightly_env: dict[str, str], db: psycopg.Connection) -> None:
+    from typer.testing import CliRunner
+
+    from acra_enrich.cli import app
+    from acra_enrich.tenants.store import OdooConnection, add_tenant
+
+    from acra_enrich.registry.company_sync import sync_companies
+
+    make_tenant(db, "A", odoo_db="a", key_env="ODOO_KEY_A")
+    sync_companies(db)
+    db.commit()
+    db.autocommit = True
+    add_tenant(db, "B", OdooConnection("http://odoo.sandbox.test", "b", "api@b.sg", "ODOO_KEY_B"))  # no ICP
+    result = CliRunner().invoke(app, ["run", "nightly", "--dry-run"], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "nightly dry run of tenant 1 (A): done" in result.output and "shortlist" in result.output
+    assert "-> nothing (Low)" in result.output  # what would be synced: before enrichment, nothing
+    assert "tenant 2 (B) has no ICP" in result.output
+    assert "staging changed since the tenant's last run" in result.output
+    alone = CliRunner().invoke(app, ["run", "nightly", "--tenant", "B"], catch_exceptions=False)
+    assert alone.exit_code == 2 and "has no ICP" in alone.output
+    assert db.execute("SELECT count(*) FROM enrichment_runs").fetchone() == (0,)

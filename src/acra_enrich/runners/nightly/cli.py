@@ -7,9 +7,8 @@ import json
 from typing import Optional
 
 import typer
-from rich.table import Table
 
-from acra_enrich.cli_support import database, err, out
+from acra_enrich.cli_support import database, err, fail, out
 from acra_enrich.config import Settings, get_settings
 from acra_enrich.errors import ConfigError
 from acra_enrich.runners.nightly.dag import NightlyParams, NightlySummary, run_nightly_for_tenant
@@ -56,13 +55,19 @@ def run_nightly_cmd(
                 raise ConfigError("no active tenant with an Odoo connection (see `acra-enrich tenants list`); "
                                   "give --tenant to run one anyway")
         conn.commit()
-        summaries = asyncio.run(_run_all(settings, ids, NightlyParams(limit=limit, dry_run=dry_run,
-                                                                     from_manifest=from_manifest)))
+        summaries, refused = asyncio.run(_run_all(settings, ids, NightlyParams(limit=limit, dry_run=dry_run,
+                                                                              from_manifest=from_manifest)))
     if as_json:
         print(json.dumps([s.as_dict() for s in summaries], default=str, indent=2))
-        return
-    for summary in summaries:
-        print_summary(summary)
+    else:
+        for summary in summaries:
+            print_summary(summary)
+    if refused:
+        if len(ids) == 1:
+            fail(refused[0])
+        for error in refused:
+            err.print(f"[bold red]error:[/] {error}", highlight=False)
+        raise typer.Exit(2)
 
 
 def _worker(once: bool, as_json: bool) -> None:
@@ -106,45 +111,50 @@ def scheduler_cmd(
         out.print("no slot fired (already fired by another scheduler, or SCHED_ENABLED is false)")
 
 
-async def _run_all(settings: Settings, ids: list[int], params: NightlyParams) -> list[NightlySummary]:
+async def _run_all(settings: Settings, ids: list[int], params: NightlyParams,
+                   ) -> tuple[list[NightlySummary], list[ConfigError]]:
+    """Each tenant in turn; one refused (no ICP, disabled, already running) does not stop the others."""
     stop = asyncio.Event()
     uninstall = on_stop_signals(lambda sig: stop.set())
+    summaries, refused = [], []
     try:
-        summaries = []
         for tenant_id in ids:
             if stop.is_set():
                 break
-            summaries.append(await run_nightly_for_tenant(settings, tenant_id, params, stop=stop))
-        return summaries
+            try:
+                summaries.append(await run_nightly_for_tenant(settings, tenant_id, params, stop=stop))
+            except ConfigError as exc:
+                refused.append(exc)
+        return summaries, refused
     finally:
         uninstall()
 
 
 def print_summary(s: NightlySummary) -> None:
+    """Plain lines (label: value), readable at any terminal width and easy to grep."""
     title = f"nightly {'dry run' if s.dry_run else 'run ' + str(s.run_id)} of tenant {s.tenant_id} ({s.tenant}): {s.status}"
-    table = Table(box=None, show_header=False, title=title)
-    rows = [("day", s.day), ("stopped because", s.stop_reason), ("ICP candidates", f"{s.candidates:,}"),
-            ("selected", f"{s.selected:,} (daily cap {s.daily_cap})")]
+    lines = [("day", s.day), ("stopped because", s.stop_reason), ("ICP candidates", f"{s.candidates:,}"),
+             ("selected", f"{s.selected:,} (daily cap {s.daily_cap})")]
     if s.enriched:
-        rows.append(("enriched", ", ".join(f"{k} {v}" for k, v in sorted(s.enriched.items()))))
+        lines.append(("enriched", ", ".join(f"{k} {v}" for k, v in sorted(s.enriched.items()))))
+    if s.verification:
+        lines.append(("emails", ", ".join(f"{k} {v}" for k, v in s.verification.items())))
     if s.buckets:
-        rows.append(("scored", ", ".join(f"{b} {s.buckets[b]}" for b in ("High", "Medium", "Low") if s.buckets[b])))
+        lines.append(("scored", ", ".join(f"{b} {s.buckets[b]}" for b in ("High", "Medium", "Low") if s.buckets[b])))
     if s.synced:
-        rows.append(("odoo", ", ".join(f"{k} {v}" for k, v in sorted(s.synced.items()))))
-    for note in s.degraded:
-        rows.append(("degraded", note))
+        lines.append(("odoo", ", ".join(f"{k} {v}" for k, v in sorted(s.synced.items()))))
+    lines += [("degraded", note) for note in s.degraded]
     before, after = s.vendor_usage.get("before", {}), s.vendor_usage.get("after", {})
     used = [f"{v} {after[v]['used'] - before.get(v, {}).get('used', 0)}" for v in after
             if after[v]["used"] - before.get(v, {}).get("used", 0)]
     if used:
-        rows.append(("vendor units used", ", ".join(used) + " (all processes, this run's span)"))
-    rows.append(("duration", f"{s.duration_s:,.1f} s"))
-    for label, value in rows:
-        table.add_row(label, value)
-    out.print(table)
-    if not s.shortlist:
-        return
-    shortlist = Table("uen", "name", "bucket", "score", "rationale", "odoo", box=None, title="shortlist")
+        lines.append(("vendor units used", ", ".join(used) + " (all processes, during this run)"))
+    lines.append(("duration", f"{s.duration_s:,.1f} s"))
+    out.print(title, highlight=False, markup=False)
+    for label, value in lines:
+        out.print(f"  {label + ':':<19}{value}", highlight=False, markup=False)
+    if s.shortlist:
+        out.print("  shortlist (bucket, score, UEN, name: rationale -> Odoo):", highlight=False)
     for r in s.shortlist:
         if s.dry_run:
             odoo = r.get("would_sync", "")
@@ -153,7 +163,7 @@ def print_summary(s: NightlySummary) -> None:
             if r["partner_id"]:
                 odoo += f" (partner {r['partner_id']}" + (f", lead {r['lead_id']})" if r["lead_id"] else ")")
             if r["sync_error"]:
-                odoo += f": {r['sync_error'][:80]}"
-        shortlist.add_row(r["uen"] or "", r["name"], r["bucket"] or "-", f"{r['score']:.2f}" if r["score"] is not None
-                          else "-", r["rationale"] or "", odoo)
-    out.print(shortlist)
+                odoo += f": {r['sync_error'][:120]}"
+        score = f"{r['score']:.2f}" if r["score"] is not None else "-"
+        out.print(f"    {r['bucket'] or '-':<6} {score:>4}  {r['uen'] or ''}  {r['name']}: {r['rationale'] or ''}"
+                  f" -> {odoo}", highlight=False, markup=False)

@@ -580,6 +580,11 @@ class _Run:
                 with conn.transaction(force_rollback=True):
                     self.run_id = int(fetch_one(conn, _Q["start_run"], {"tenant_id": self.tenant_id,
                                                                          "params": Jsonb({"dry_run": True})})[0])
+                    mark = conn.execute(_Q["last_staging_mark"]).fetchone()
+                    changed = fetch_one(conn, _Q["staging_changed_at"])[0]
+                    if changed is not None and (mark is None or changed > mark[0]):
+                        s.degraded.append("staging changed since the tenant's last run: a real run first syncs "
+                                          "companies from it (this dry run works on companies as they are)")
                     row = fetch_one(conn, _Q["refresh_candidates"], self._candidate_query_params(icp))
                     s.candidates = int(row[0])
                     cap, taken = self._cap(conn)
