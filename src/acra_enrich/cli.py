@@ -463,6 +463,28 @@ def run_direct_cmd(
 # --- demo -----------------------------------------------------------------------------
 
 
+@app.command("serve")
+def serve_cmd(
+    host: Optional[str] = typer.Option(None, "--host", help="address to listen on [ADMIN_API_HOST, 127.0.0.1]"),
+    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="port [ADMIN_API_PORT, 8088]"),
+) -> None:
+    """The operators' HTTP API: /health, /runs, /jobs, /queue, /vendors, /metrics; OpenAPI at /docs.
+
+    Every route but /health needs `Authorization: Bearer TOKEN` with a token from ADMIN_API_TOKENS (token:role[:tenant_id], comma-separated; viewer reads, operator also queues and cancels jobs; a tenant id pins the token to that tenant's runs and jobs)."""
+    import uvicorn
+
+    from acra_enrich.api.app import create_app
+
+    settings = get_settings()
+    with _errors():
+        application = create_app(settings)
+        if not settings.admin_api_tokens:
+            err.print("[yellow]warning:[/] ADMIN_API_TOKENS is unset: every route but /health answers 401")
+    # uvicorn's access log would print each request line; the Authorization header is never in it.
+    uvicorn.run(application, host=host or settings.admin_api_host, port=port or settings.admin_api_port,
+                log_level="info")
+
+
 @app.command("demo")
 def demo() -> None:
     """End to end on the embedded database: schema, bundled ACRA sample, companies, summary."""

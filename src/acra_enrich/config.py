@@ -117,6 +117,14 @@ class Settings(BaseSettings):
         900, description="seconds every search waits after DuckDuckGo answers with its rate-limit page"
     )
 
+    # --- admin API (`acra-enrich serve`) -----------------------------------------------------
+    admin_api_tokens: SecretStr | None = Field(
+        None, description="bearer tokens of the admin API: token:role[:tenant_id], comma-separated; role viewer "
+        "(read) or operator (also queue and cancel); a tenant id pins the token to that tenant's runs and jobs"
+    )
+    admin_api_host: str = Field("127.0.0.1", description="address `acra-enrich serve` listens on")
+    admin_api_port: Annotated[int, Field(ge=1, le=65535)] = Field(8088, description="port `acra-enrich serve` listens on")
+
     # --- data.gov.sg (`fetch acra`) --------------------------------------------------------
     datagovsg_base_url: str | None = Field(
         None, description="one base URL for every data.gov.sg API call; unset = the real hosts "
@@ -241,7 +249,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "postgres_dsn", "tavily_api_key", "openai_api_key", "jina_api_key", "apify_token", "lusha_api_key",
-        "zerobounce_api_key", "slack_webhook_url", "eqc_token", "datagovsg_api_key", mode="before",
+        "zerobounce_api_key", "slack_webhook_url", "eqc_token", "datagovsg_api_key", "admin_api_tokens",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
