@@ -180,6 +180,22 @@ def test_a_pinned_operator_queues_for_its_tenant_only_and_sees_only_its_jobs(api
     assert sum(r["jobs"] for r in api.get("/queue", PINNED_VIEWER).json()) == 1
 
 
+def test_a_nightly_run_is_queued_for_today_once(api: Api) -> None:
+    first = api.post("/admin/runs/nightly", params={"tenant_id": 7})
+    assert first.status_code == 201
+    again = api.post("/admin/runs/nightly", params={"tenant_id": 7})
+    assert again.status_code == 200 and again.json()["job_id"] == first.json()["job_id"]
+    row = api.conn.execute("SELECT lane, job_type, tenant_id FROM background_jobs WHERE job_id = %s",
+                           (first.json()["job_id"],)).fetchone()
+    assert row == ("nightly", "nightly_tenant", 7)
+    assert api.post("/admin/runs/nightly", params={"tenant_id": 99}).status_code == 404
+    assert api.post("/admin/runs/nightly", PINNED, params={"tenant_id": 8}).status_code == 403
+    assert api.post("/admin/runs/nightly", VIEWER, params={"tenant_id": 7}).status_code == 403
+    api.conn.execute("UPDATE tenants SET status = 'paused' WHERE tenant_id = 8")
+    api.conn.commit()
+    assert api.post("/admin/runs/nightly", params={"tenant_id": 8}).status_code == 409
+
+
 # ------------------------------------------------------------------------- queue, vendors, metrics
 
 
@@ -205,7 +221,7 @@ def test_generated_requests_get_documented_answers_and_no_server_error(api: Api)
     (valid and invalid ones), as an operator: no 5xx, status codes and bodies as documented."""
     schema = schemathesis.openapi.from_url(api.url + "/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 9
+    assert len(operations) >= 10
 
     for operation in operations:
         @hypothesis.settings(max_examples=30, deadline=None, database=None, derandomize=True,

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import Annotated, Any, AsyncIterator, Literal
+from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
@@ -34,6 +35,7 @@ from acra_enrich.vendors.budget_gate import VENDOR_BUDGETS
 _Q = load_queries("acra_enrich.api.sql", "api.sql")
 _RUNS = load_queries("acra_enrich.runners.sql", "runs.sql")
 BIGINT = 2**63 - 1
+SINGAPORE = ZoneInfo("Asia/Singapore")
 Id = Annotated[int, Path(ge=1, le=BIGINT)]
 
 
@@ -270,6 +272,28 @@ def create_app(settings: Settings) -> FastAPI:
                 return get_job(conn, job_id)
         except JobNotFound as exc:
             raise HTTPException(404, str(exc)) from None
+
+    @app.post("/admin/runs/nightly", response_model=Enqueued, status_code=201,
+              responses={200: {"model": Enqueued, "description": "already queued or running for today"},
+                         403: {}, 404: {"description": "no such tenant"}, 409: {"description": "tenant not active"}})
+    def run_nightly(request: Request, response: Response, grant: Grant = caller("operator"),
+                    tenant_id: int = Query(..., ge=1, le=BIGINT)) -> Enqueued:
+        """Queue a tenant's nightly run for today (Asia/Singapore) now; `run nightly --worker` does it."""
+        from acra_enrich.runners.nightly.scheduler import enqueue_nightly_tenant
+
+        if grant.tenant_id is not None and grant.tenant_id != tenant_id:
+            raise HTTPException(403, "this token is pinned to another tenant")
+        with database(request) as conn:  # the tenant's status is the owner's table, read outside RLS
+            found = conn.execute(_Q["tenant_status"], {"tenant_id": tenant_id}).fetchone()
+        if found is None:
+            raise HTTPException(404, f"tenant {tenant_id} does not exist")
+        if found[0] != "active":
+            raise HTTPException(409, f"tenant {tenant_id} is {found[0]}")
+        with database(request, grant) as conn:
+            job = enqueue_nightly_tenant(conn, tenant_id, datetime.now(SINGAPORE).date())
+        if not job.created:
+            response.status_code = 200
+        return Enqueued(job_id=job.job_id, created=job.created)
 
     @app.get("/queue", response_model=list[QueueRow])
     def queue(request: Request, grant: Grant = caller("viewer")) -> list[dict[str, Any]]:

@@ -7,3 +7,6 @@ SELECT 1
 -- Units spent in the current Asia/Singapore window of each vendor (as acra_enrich.budget counts).
 SELECT vendor, window_kind, units FROM vendor_usage
 WHERE window_start = date_trunc(window_kind, now() AT TIME ZONE 'Asia/Singapore') AT TIME ZONE 'Asia/Singapore'
+
+-- name: tenant_status
+SELECT status FROM tenants WHERE tenant_id = %(tenant_id)s
