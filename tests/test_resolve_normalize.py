@@ -6,7 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from acra_enrich.resolve.normalize import normalize_name
+from cleanco import basename as cleanco_basename
+from cleanco.clean import prepare_default_terms
+
+from acra_enrich.resolve.normalize import _cleanco_strip, normalize_name
 
 SAME_COMPANY = [
     # (written one way, written another way, the key)
@@ -81,3 +84,20 @@ def test_normalising_twice_changes_nothing(name: str) -> None:
 @given(st.text(alphabet=st.characters(categories=("Lu", "Ll", "Lo")), min_size=1, max_size=30))
 def test_a_name_with_letters_never_normalises_to_nothing(name: str) -> None:
     assert normalize_name(name) != ""
+
+
+# --- the shortcut past cleanco's term scan gives cleanco's own answer ---------------------------
+
+_CLEANCO_TERMS = sorted({" ".join(parts) for _, parts in prepare_default_terms()})
+_WORD = st.one_of(
+    st.sampled_from(_CLEANCO_TERMS),
+    st.sampled_from(["acme", "golden", "dragon", "co.", "Ltd.", "S.A.", "a/s", "GmbH", "ＡＣＭＥ", "Café", "有限公司",
+                     "ООО", "x¨", "-", "(S)", "1/2", "ß"]),
+    st.text(min_size=1, max_size=8),
+)
+
+
+@given(st.lists(_WORD, min_size=1, max_size=6), st.sampled_from([" ", "  ", ", ", ".", "\t", "\u00a0", ""]))
+def test_the_cleanco_shortcut_matches_cleanco(words: list[str], separator: str) -> None:
+    name = separator.join(words)
+    assert _cleanco_strip(name) == " ".join(cleanco_basename(name).split())

@@ -25,6 +25,7 @@ import re
 import unicodedata
 
 from cleanco import basename as _cleanco_basename
+from cleanco.clean import prepare_default_terms, remove_accents, strip_punct, strip_tail
 
 # Longest first where one is the tail of another; all already in normalised form.
 _ENGLISH_SUFFIXES: tuple[tuple[str, ...], ...] = (
@@ -71,6 +72,14 @@ _CHINESE_SUFFIXES: tuple[str, ...] = (
     "公司",
 )
 
+# Every suffix above, filed under its last word: only those can end a name.
+_ENGLISH_BY_LAST: dict[str, tuple[tuple[str, ...], ...]] = {
+    last: tuple(s for s in _ENGLISH_SUFFIXES if s[-1] == last) for last in {s[-1] for s in _ENGLISH_SUFFIXES}
+}
+# cleanco strips a legal form only when the name's last word ends one of its terms; most
+# names end otherwise, and then cleanco would change nothing but the spacing.
+_CLEANCO_LAST_WORDS = frozenset(parts[-1] for _, parts in prepare_default_terms())
+
 _APOSTROPHES = dict.fromkeys(map(ord, "'’‘`´ʼ"), None)
 _INITIALISM = re.compile(r"\b(?:[^\W_]\.){2,}(?:[^\W_]\b)?")
 _SPACES = re.compile(r"\s+")
@@ -80,9 +89,23 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_GAP = re.compile(f"(?<=[{_CJK}]) (?=[{_CJK}])")
 
 
+class _PunctuationToSpace(dict[int, int]):
+    """str.translate table: punctuation and symbols (Unicode P* and S*) become a space,
+    everything else stays; each character's category is looked up once per process."""
+
+    def __missing__(self, code: int) -> int:
+        self[code] = 0x20 if unicodedata.category(chr(code))[0] in "PS" else code
+        return self[code]
+
+
+_PUNCTUATION_TO_SPACE = _PunctuationToSpace()
+
+
 def _drop_latin_marks(text: str) -> str:
     # Only the Latin combining diacritics: dropping every mark would also change CJK
     # kana (が -> か) and Indic scripts, which would merge different names.
+    if text.isascii():
+        return text
     decomposed = unicodedata.normalize("NFD", text)
     kept = "".join(ch for ch in decomposed if not 0x0300 <= ord(ch) <= 0x036F)
     return unicodedata.normalize("NFC", kept)
@@ -90,20 +113,35 @@ def _drop_latin_marks(text: str) -> str:
 
 def _punctuation_to_spaces(text: str) -> str:
     text = text.translate(_APOSTROPHES).replace("&", " and ")
-    text = _INITIALISM.sub(lambda m: m.group(0).replace(".", ""), text)
-    return "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text)
+    if "." in text:
+        text = _INITIALISM.sub(lambda m: m.group(0).replace(".", ""), text)
+    return text.translate(_PUNCTUATION_TO_SPACE)
+
+
+def _cleanco_strip(name: str) -> str:
+    """cleanco's basename of `name` with whitespace collapsed.
+
+    When the last word (as cleanco normalises it) ends none of cleanco's terms, cleanco
+    removes nothing, and its answer is computed here without its scan of every term.
+    Words are compared per word, which is exact for an ASCII last word: nothing in it
+    decomposes, and no mark can attach across the space before it.
+    """
+    words = strip_tail(name).split()
+    if words and words[-1].isascii() and strip_punct(remove_accents(words[-1])) not in _CLEANCO_LAST_WORDS:
+        return strip_tail(" ".join(words))
+    return _SPACES.sub(" ", _cleanco_basename(name)).strip()
 
 
 def _strip_suffix_once(name: str) -> str:
     """`name` without its last legal form; `name` itself when it is nothing but one."""
     tokens = name.split(" ")
-    for suffix in _ENGLISH_SUFFIXES:
+    for suffix in _ENGLISH_BY_LAST.get(tokens[-1], ()):
         if tuple(tokens[-len(suffix):]) == suffix:
             return " ".join(tokens[: -len(suffix)]) if len(tokens) > len(suffix) else name
     for ending in _CHINESE_SUFFIXES:
         if name.endswith(ending):
             return name[: -len(ending)].rstrip() if len(name) > len(ending) else name
-    cleaned = _SPACES.sub(" ", _cleanco_basename(name)).strip()
+    cleaned = _cleanco_strip(name)
     return cleaned if cleaned else name
 
 
