@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections import deque
-from typing import Iterable
+from contextlib import contextmanager
+from typing import Iterable, Iterator
 
 import psycopg
 
@@ -94,4 +96,21 @@ def queue_rows(conn: psycopg.Connection) -> list[tuple]:
     ).fetchall()
 
 
-__all__ = ["DirectoryProvider", "add_mapping", "add_registry_company", "make_service", "queue_rows", "snapshot"]
+@contextmanager
+def round_trips(conn: psycopg.Connection) -> Iterator[list[int]]:
+    """Counts the round trips made on `conn` inside the block (each ends in the server's
+    ReadyForQuery), from libpq's own protocol trace; the count is in the list afterwards."""
+    counted: list[int] = []
+    with tempfile.TemporaryFile("w+") as trace:
+        conn.pgconn.trace(trace.fileno())
+        conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            yield counted
+        finally:
+            conn.pgconn.untrace()
+        trace.seek(0)
+        counted.append(sum(1 for line in trace if "\tReadyForQuery" in line))
+
+
+__all__ = ["DirectoryProvider", "add_mapping", "add_registry_company", "make_service", "queue_rows", "round_trips",
+           "snapshot"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +13,10 @@ import psycopg
 import pytest
 
 from acra_enrich.resolve import LookupQueue, WritePlan
-from resolve_helpers import queue_rows, snapshot
+from acra_enrich.resolve.models import MappingEntry
+from acra_enrich.resolve.queue import Outcome
+from acra_enrich.db import connect
+from resolve_helpers import DirectoryProvider, make_service, queue_rows, round_trips, snapshot
 
 WORKERS = Path(__file__).with_name("resolve_workers.py")
 
@@ -106,6 +110,65 @@ def test_a_worker_that_lost_its_lease_cannot_finish_the_row(db: psycopg.Connecti
     assert LookupQueue(db).mark_done(theirs, "FRESH")
     assert queue_rows(db)[0][3:] == ("done", 1, "lease expired: the worker that claimed it stopped before finishing",
                                      "FRESH")
+
+
+def test_enqueue_many_queues_a_batch_in_order_one_request_per_normalised_name(db: psycopg.Connection) -> None:
+    queue = LookupQueue(db)
+    existing = queue.enqueue("Globex Ltd")
+    results = queue.enqueue_many([("Acme Pte Ltd", None), ("Globex Private Limited", None), ("ACME LIMITED", None),
+                                  ("Initech", "initech")])
+    assert [r.created for r in results] == [True, False, False, True]
+    assert results[1].request_id == existing.request_id
+    assert results[0].request_id == results[2].request_id
+    assert [row[1:3] for row in queue_rows(db)] == [("Globex Ltd", "globex"), ("Acme Pte Ltd", "acme"),
+                                                    ("Initech", "initech")]
+    with pytest.raises(ValueError, match="empty name"):
+        queue.enqueue_many([("Fine Ltd", None), ("--", None)])
+    assert len(queue_rows(db)) == 3  # nothing of a refused batch was queued
+
+
+def test_one_finish_records_done_failed_and_released_rows_each_only_under_its_own_lease(
+        db: psycopg.Connection) -> None:
+    queue = LookupQueue(db, retry_max=0, retry_delay_s=60)
+    for name in ("A Ltd", "B Ltd", "C Ltd", "D Ltd", "E Ltd"):
+        queue.enqueue(name)
+    a, b, c, d, e = queue.dequeue(5)
+    stale = replace(e, lease_until=e.lease_until - timedelta(seconds=1))  # another worker's old claim
+    finished = queue.finish([Outcome.done(a, "C-A"), Outcome.failed(b, "HTTP 500"),
+                             Outcome.released(c, 30, "rate-limited"), Outcome.done(d, "C-D"),
+                             Outcome.done(stale, "STALE")],
+                            cache=[MappingEntry("normalized_name", "a", "C-A", "directory", 5, 1)])
+    assert finished.done == {a.id, d.id} and finished.released == {c.id}
+    assert finished.failed[b.id].permanent  # retry_max 0: the first failure is final
+    rows = db.execute("SELECT name, status, attempts, company_id, last_error FROM lookup_requests ORDER BY id")
+    assert rows.fetchall() == [
+        ("A Ltd", "done", 0, "C-A", None), ("B Ltd", "failed", 1, None, "HTTP 500"),
+        ("C Ltd", "pending", 0, None, "rate-limited"), ("D Ltd", "done", 0, "C-D", None),
+        ("E Ltd", "processing", 0, None, None)]
+    assert db.execute("SELECT alias, company_id, confidence FROM company_mapping").fetchall() == [("a", "C-A", 1.0)]
+
+
+def test_a_claim_fails_an_expired_row_that_has_used_up_its_retries_instead_of_taking_it(
+        db: psycopg.Connection) -> None:
+    queue = LookupQueue(db, retry_max=1)
+    queue.enqueue("Deadly Ltd")
+    queue.enqueue("Fine Ltd")
+    db.execute("UPDATE lookup_requests SET status = 'processing', attempts = 1, "
+               "lease_until = now() - interval '1 second' WHERE name = 'Deadly Ltd'")
+    db.commit()
+    assert [r.name for r in queue.dequeue(10)] == ["Fine Ltd"]
+    assert db.execute("SELECT status, attempts, lease_until FROM lookup_requests WHERE name = 'Deadly Ltd'"
+                      ).fetchone() == ("failed", 2, None)
+
+
+def test_draining_costs_a_claim_and_a_finish_per_batch(db: psycopg.Connection) -> None:
+    for n in range(12):
+        LookupQueue(db).enqueue(f"Company {n} Ltd")
+    with connect(autocommit=True) as conn, round_trips(conn) as counted:
+        report = make_service(conn, DirectoryProvider({f"Company {n} Ltd": (f"C{n}", f"COMPANY {n} LTD")
+                                                       for n in range(10)})).process_lookup_queue(5)
+    assert (report.claimed, report.done, report.retrying) == (12, 10, 2)
+    assert counted == [3 * 2 + 1]  # three batches (5, 5, 2), then the claim that finds nothing
 
 
 def test_queue_plan_mode_writes_nothing(db: psycopg.Connection) -> None:

@@ -4,7 +4,8 @@ Mention columns are found by header (case-insensitive): `customer_name` (or `nam
 `plan_code`, `account_name`, `uen`; at least one must be present. The output has every
 input column, plus `company_id`, `status`, `source`, `temp_id` (overwritten when the
 input already has them, so a result file can be resolved again to settle its pending
-rows). Rows stream through in chunks; the output appears atomically when done.
+rows). Rows stream through `resolve_many` in order, one chunk in memory at a time, so a
+file of any length runs in the same memory; the output appears atomically when done.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import csv
 import os
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from acra_enrich.errors import InputFileError
 from acra_enrich.resolve.csvfiles import ProgressCallback, open_csv
 from acra_enrich.resolve.models import Mention
-from acra_enrich.resolve.service import BULK_CHUNK, CompanyEnrichmentService
+from acra_enrich.resolve.service import CompanyEnrichmentService
 
 MENTION_COLUMNS: dict[str, str] = {
     "customer_name": "customer_name",
@@ -67,7 +69,6 @@ def resolve_file(
     path: Path,
     output: Path | None = None,
     *,
-    sync_lookup_budget: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> FileReport:
     started = time.monotonic()
@@ -88,28 +89,25 @@ def resolve_file(
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
                 writer = csv.writer(out)
                 writer.writerow(header)
-                chunk: list[dict[str, str]] = []
+                # resolve_many reads a chunk ahead of the results it yields: the rows read
+                # but not yet written wait here (one chunk at most).
+                waiting: deque[list[str]] = deque()
 
-                def flush() -> None:
-                    mentions = [Mention.of(**{f: row[c] for f, c in fields.items()}) for row in chunk]
-                    for row, result in zip(chunk, service.resolve_many(mentions, sync_lookup_budget=sync_lookup_budget)):
-                        values = [row[c] for c in csv_in.columns] + [""] * len(extra)
-                        for column, value in zip(RESULT_COLUMNS, (result.company_id, result.status.value,
-                                                                  result.source, result.temp_id)):
-                            values[positions[column]] = value or ""
-                        writer.writerow(values)
-                        report.statuses[result.status.value] += 1
-                    report.rows += len(chunk)
-                    chunk.clear()
-                    if progress:
+                def mentions() -> Iterator[Mention]:
+                    for row in csv_in.rows():
+                        waiting.append([row[c] for c in csv_in.columns] + [""] * len(extra))
+                        yield Mention.of(**{f: row[c] for f, c in fields.items()})
+
+                for result in service.resolve_many(mentions()):
+                    values = waiting.popleft()
+                    for column, value in zip(RESULT_COLUMNS, (result.company_id, result.status.value,
+                                                              result.source, result.temp_id)):
+                        values[positions[column]] = value or ""
+                    writer.writerow(values)
+                    report.statuses[result.status.value] += 1
+                    report.rows += 1
+                    if progress and not waiting:
                         progress(csv_in.position)
-
-                for row in csv_in.rows():
-                    chunk.append(row)
-                    if len(chunk) >= BULK_CHUNK:
-                        flush()
-                if chunk:
-                    flush()
             os.replace(tmp, target)
         except BaseException:
             os.unlink(tmp)

@@ -1,23 +1,26 @@
 """`company_mapping` access: internal lookups, caching provider answers, TEMP placeholders.
 
-This is the service's `loader`. Lookups are one indexed query per mention (or per chunk
-of mentions in bulk); writes are upserts keyed on (match_type, alias).
+This is the service's `loader`. A batch of mentions is looked up in one statement
+(`find_many`; a single mention is a batch of one); writes are set-based upserts keyed on
+(match_type, alias) that report which rows they changed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import psycopg
 
 from acra_enrich.resolve.dbutil import run
-from acra_enrich.resolve.models import DEFAULT_PRIORITY, MATCH_TYPES, TEMP_SOURCE, MappingEntry, MappingHit, Mention
+from acra_enrich.resolve.models import DEFAULT_PRIORITY, TEMP_SOURCE, MappingEntry, MappingHit, alias_key
 from acra_enrich.resolve.plan import WritePlan
+from acra_enrich.resolve.providers import CompanyMatch
 from acra_enrich.sqlfiles import load_queries
 
 _Q = load_queries("acra_enrich.resolve.sql", "mappings.sql")
-_TYPE_ORDER = list(MATCH_TYPES)
+
+Key = tuple[str, str]  # (match_type, alias)
 
 
 def _hit(row: Sequence[Any]) -> MappingHit:
@@ -26,10 +29,52 @@ def _hit(row: Sequence[Any]) -> MappingHit:
                       None if confidence is None else float(confidence))
 
 
-def _dedupe(entries: Sequence[MappingEntry]) -> list[MappingEntry]:
-    # One statement may not touch a row twice; the last entry for a key wins.
+def entry_arrays(entries: Sequence[MappingEntry]) -> dict[str, list[Any]]:
+    """Mapping rows as the parallel arrays the upserts unnest (one array, one type: an
+    int confidence travels as a float)."""
+    return {
+        "aliases": [e.alias for e in entries],
+        "types": [e.match_type for e in entries],
+        "priorities": [e.priority for e in entries],
+        "company_ids": [e.company_id for e in entries],
+        "sources": [e.source for e in entries],
+        "confidences": [None if e.confidence is None else float(e.confidence) for e in entries],
+    }
+
+
+def dedupe_entries(entries: Sequence[MappingEntry]) -> list[MappingEntry]:
+    """One statement may not touch a row twice; the last entry for a key wins."""
     by_key = {(e.match_type, e.alias): e for e in entries}
     return list(by_key.values())
+
+
+def answer_entries(name: str, match: CompanyMatch, *, normalized: str | None = None) -> list[MappingEntry]:
+    """The aliases a provider's answer is remembered under: the name as asked, its
+    normalised form (`normalized`, when the caller has it already), the official name's
+    normalised form, and the UEN."""
+    name_key = normalized if normalized is not None else alias_key("normalized_name", name)
+    official_key = name_key if match.name == name else alias_key("normalized_name", match.name)
+    keys: list[tuple[str, str | None]] = [
+        ("customer_name", alias_key("customer_name", name)),
+        ("normalized_name", name_key),
+        ("normalized_name", official_key),
+        ("uen", alias_key("uen", match.uen)),
+    ]
+    return [
+        MappingEntry(t, a, match.company_id, match.source, DEFAULT_PRIORITY[t], match.confidence)
+        for t, a in keys if a is not None
+    ]
+
+
+@dataclass(frozen=True)
+class Found:
+    """What company_mapping (and the registry) say about one mention."""
+
+    hit: MappingHit | None = None  # its most trusted mapping, real before placeholder
+    registry_uen: bool = False  # no real mapping, but the ACRA registry we hold knows its UEN
+
+
+NOTHING_FOUND = Found()
 
 
 @dataclass
@@ -37,6 +82,15 @@ class CacheOutcome:
     inserted: int = 0
     updated: int = 0
     kept: int = 0  # an existing row was left alone (same answer, or owned by an import)
+    changed: list[MappingHit] = field(default_factory=list)  # rows as written (never in plan mode)
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A TEMP id to remember under a nameless mention's keys."""
+
+    keys: tuple[Key, ...]
+    temp_id: str
 
 
 class MappingStore:
@@ -46,66 +100,39 @@ class MappingStore:
 
     # --- reads -----------------------------------------------------------------
 
-    def find(self, mention: Mention) -> MappingHit | None:
-        """The most trusted mapping for any of the mention's keys (real before placeholder)."""
-        keys = mention.keys()
-        if not keys:
-            return None
-        rows = run(self.conn, _Q["find_best"], {
-            "types": [t for t, _ in keys], "aliases": [a for _, a in keys],
-            "temp_source": TEMP_SOURCE, "type_order": _TYPE_ORDER,
-        })
-        return _hit(rows[0]) if rows else None
-
-    def find_many(self, mentions: Sequence[Mention]) -> list[MappingHit | None]:
-        """`find` for a chunk of mentions in one round trip (same answers, in order)."""
+    def find_many(self, keysets: Sequence[Sequence[Key]]) -> list[Found]:
+        """For each mention (given by its keys, strongest first) its best mapping, in one
+        round trip."""
         idx: list[int] = []
         types: list[str] = []
         aliases: list[str] = []
-        for i, mention in enumerate(mentions):
-            for match_type, alias in mention.keys():
+        for i, keys in enumerate(keysets):
+            for match_type, alias in keys:
                 idx.append(i)
                 types.append(match_type)
                 aliases.append(alias)
-        hits: list[MappingHit | None] = [None] * len(mentions)
+        found = [NOTHING_FOUND] * len(keysets)
         if not idx:
-            return hits
-        rows = run(self.conn, _Q["find_best_many"], {
-            "idx": idx, "types": types, "aliases": aliases,
-            "temp_source": TEMP_SOURCE, "type_order": _TYPE_ORDER,
-        })
-        for row in rows:
-            hits[int(row[0])] = _hit(row[1:])
-        return hits
-
-    def known_uen(self, uen: str) -> bool:
-        """Whether the registry (companies or staging) knows this UEN."""
-        return bool(run(self.conn, _Q["known_uen"], {"uen": uen})[0][0])
+            return found
+        for i, *hit, registry_uen in run(self.conn, _Q["find_many"], {
+                "idx": idx, "types": types, "aliases": aliases, "temp_source": TEMP_SOURCE}):
+            found[i] = Found(None if hit[0] is None else _hit(hit), bool(registry_uen))
+        return found
 
     # --- writes ----------------------------------------------------------------
 
     def cache(self, entries: Sequence[MappingEntry]) -> CacheOutcome:
         """Upsert a provider's answer. It refreshes rows of the same source and replaces
         TEMP placeholders, and never overwrites an import or another provider's answer."""
-        entries = _dedupe(entries)
-        outcome = CacheOutcome()
+        entries = dedupe_entries(entries)
         if not entries:
-            return outcome
+            return CacheOutcome()
         if self.plan is not None:
             return self._plan_cache(entries)
-        rows = run(self.conn, _Q["cache_upsert"], {
-            "aliases": [e.alias for e in entries],
-            "types": [e.match_type for e in entries],
-            "priorities": [e.priority for e in entries],
-            "company_ids": [e.company_id for e in entries],
-            "sources": [e.source for e in entries],
-            "confidences": [e.confidence for e in entries],
-            "temp_source": TEMP_SOURCE,
-        })
-        outcome.inserted = sum(1 for r in rows if r[2])
-        outcome.updated = len(rows) - outcome.inserted
-        outcome.kept = len(entries) - len(rows)
-        return outcome
+        rows = run(self.conn, _Q["cache_upsert"], {**entry_arrays(entries), "temp_source": TEMP_SOURCE})
+        inserted = sum(1 for r in rows if r[-1])
+        return CacheOutcome(inserted=inserted, updated=len(rows) - inserted, kept=len(entries) - len(rows),
+                            changed=[_hit(r[:-1]) for r in rows])
 
     def _plan_cache(self, entries: list[MappingEntry]) -> CacheOutcome:
         assert self.plan is not None
@@ -129,22 +156,25 @@ class MappingStore:
                 outcome.kept += 1
         return outcome
 
-    def add_placeholders(self, keys: Sequence[tuple[str, str]], temp_id: str) -> None:
-        """Remember a TEMP id under these keys unless they are mapped already (first wins)."""
+    def add_placeholders(self, placeholders: Sequence[Placeholder]) -> set[Key]:
+        """Remember TEMP ids under their keys unless the keys are mapped already (first
+        wins), in one statement; the keys that were taken already."""
+        keys = [(key, p.temp_id) for p in placeholders for key in p.keys]
         if not keys:
-            return
+            return set()
         if self.plan is not None:
             rows = run(self.conn, _Q["existing_for_keys"], {
-                "types": [t for t, _ in keys], "aliases": [a for _, a in keys]})
-            for match_type, alias, company_id, *_ in rows:
+                "types": [t for (t, _), _ in keys], "aliases": [a for (_, a), _ in keys]})
+            for ((match_type, alias), temp_id), (_, _, company_id, *_) in zip(keys, rows):
                 if company_id is None:
                     self.plan.record("company_mapping", "insert", match_type=match_type, alias=alias,
                                      company_id=temp_id, source=TEMP_SOURCE, priority=DEFAULT_PRIORITY[match_type])
-            return
-        run(self.conn, _Q["placeholder_insert"], {
-            "aliases": [a for _, a in keys],
-            "types": [t for t, _ in keys],
-            "priorities": [DEFAULT_PRIORITY[t] for t, _ in keys],
-            "company_ids": [temp_id] * len(keys),
-            "sources": [TEMP_SOURCE] * len(keys),
+            return set()
+        inserted = run(self.conn, _Q["placeholder_insert"], {
+            "aliases": [a for (_, a), _ in keys],
+            "types": [t for (t, _), _ in keys],
+            "priorities": [DEFAULT_PRIORITY[t] for (t, _), _ in keys],
+            "company_ids": [temp_id for _, temp_id in keys],
+            "temp_source": TEMP_SOURCE,
         })
+        return {key for key, _ in keys} - {(str(t), str(a)) for t, a in inserted}

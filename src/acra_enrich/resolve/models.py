@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Literal
+from typing import Literal, Sequence
 
 from acra_enrich.resolve.normalize import clean_text, normalize_name
 
@@ -80,10 +80,12 @@ class Mention:
                 keys.append((match_type, alias))
         return keys
 
-    def placeholder_keys(self) -> list[tuple[str, str]]:
-        """Keys that keep a TEMP id stable for a nameless mention (never a UEN: the
-        registry may learn it later, and a placeholder must not hide it)."""
-        return [(t, a) for t, a in self.keys() if t in ("plan_code", "account_name")]
+
+
+def placeholder_keys(keys: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """Of a mention's keys, those that keep a TEMP id stable for a nameless mention (never
+    a UEN: the registry may learn it later, and a placeholder must not hide it)."""
+    return tuple((t, a) for t, a in keys if t in ("plan_code", "account_name"))
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ class LookupRequest:
     attempts: int
     lease_until: datetime
     created_at: datetime
+    mapped_company_id: str | None = None  # mapped since it was queued (an import, another worker)
 
 
 @dataclass

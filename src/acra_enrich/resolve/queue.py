@@ -1,20 +1,24 @@
 """The lookup queue (`lookup_requests`): names waiting for an external lookup.
 
-- `enqueue` keeps one open request per normalised name, however often it is asked for.
-- `dequeue` claims a batch atomically (`FOR UPDATE SKIP LOCKED`, pending -> processing)
-  with a lease; rows whose lease ran out (their worker died) are reclaimed first.
-- `mark_done` / `mark_failed` / `release` finish a claimed row, and only while the
-  caller still holds the very lease it claimed (the lease timestamp is the claim token),
-  so a worker that lost its lease can never overwrite the new owner's outcome.
-- `mark_failed` retries after WDH_LOOKUP_RETRY_DELAY seconds, doubling per attempt,
-  and fails the request for good once WDH_LOOKUP_RETRY_MAX retries have failed as well.
+- `enqueue_many` keeps one open request per normalised name, however often it is asked
+  for, for a whole batch of names in one statement (`enqueue`: a batch of one).
+- `dequeue` claims a batch in one statement (`FOR UPDATE SKIP LOCKED`, pending ->
+  processing) with a lease; rows whose lease ran out (their worker died) come first.
+  Each claimed row says whether its name has been mapped meanwhile.
+- `finish` ends any number of claimed rows in one statement: done (caching the answers'
+  mapping rows too), failed or released; each only while the caller still holds the
+  very lease it claimed (the lease timestamp is the claim token), so a worker that lost
+  its lease can never overwrite the new owner's outcome. `mark_done`, `mark_failed` and
+  `release` are the same statement for one kind of outcome.
+- A failure is retried after WDH_LOOKUP_RETRY_DELAY seconds, doubling per attempt, and
+  the request fails for good once WDH_LOOKUP_RETRY_MAX retries have failed as well.
 
 Every operation commits on its own, so give the queue a connection it can commit on.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Sequence
 
@@ -22,7 +26,8 @@ import psycopg
 
 from acra_enrich.config import Settings
 from acra_enrich.resolve.dbutil import run
-from acra_enrich.resolve.models import LookupRequest
+from acra_enrich.resolve.mappings import dedupe_entries, entry_arrays
+from acra_enrich.resolve.models import TEMP_SOURCE, LookupRequest, MappingEntry
 from acra_enrich.resolve.normalize import clean_text, normalize_name
 from acra_enrich.resolve.plan import WritePlan
 from acra_enrich.sqlfiles import load_queries
@@ -44,6 +49,39 @@ class FailOutcome:
     permanent: bool = False
     attempts: int = 0
     next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one claimed row ends: done (with its company), failed (with the error) or
+    released (handed back untried, ready again after delay_s)."""
+
+    request: LookupRequest
+    kind: str
+    company_id: str | None = None
+    error: str | None = None
+    delay_s: float = 0.0
+
+    @classmethod
+    def done(cls, request: LookupRequest, company_id: str) -> "Outcome":
+        return cls(request, "done", company_id=company_id)
+
+    @classmethod
+    def failed(cls, request: LookupRequest, error: str) -> "Outcome":
+        return cls(request, "failed", error=error)
+
+    @classmethod
+    def released(cls, request: LookupRequest, delay_s: float, reason: str) -> "Outcome":
+        return cls(request, "released", error=reason, delay_s=delay_s)
+
+
+@dataclass
+class Finished:
+    """The outcomes recorded (the rest had lost their lease to another worker)."""
+
+    done: set[int] = field(default_factory=set)
+    failed: dict[int, FailOutcome] = field(default_factory=dict)
+    released: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -92,25 +130,60 @@ class LookupQueue:
 
     def enqueue(self, name: str, normalized_name: str | None = None) -> EnqueueResult:
         """Queue a lookup for `name`, or return the open request that already covers it."""
-        cleaned = clean_text(name)
-        key = normalized_name or normalize_name(cleaned)
-        if not cleaned or not key:
-            raise ValueError("cannot queue a lookup for an empty name")
-        if self.plan is not None:
-            open_rows = run(self.conn, _Q["open_request"], {"normalized_name": key})
-            if open_rows:
-                return EnqueueResult(int(open_rows[0][0]), created=False)
-            self.plan.record("lookup_requests", "insert", name=cleaned, normalized_name=key, status="pending")
-            return EnqueueResult(None, created=True)
-        # The open request can finish between our insert and our select; try again then.
+        return self.enqueue_many([(name, normalized_name)])[0]
+
+    def enqueue_many(self, names: Sequence[tuple[str, str | None]]) -> list[EnqueueResult]:
+        """`enqueue` for each (name, normalised name or None) in one statement, in order:
+        names sharing a normalised name share one request (the first name is the one
+        recorded)."""
+        keys: list[str] = []
+        first: dict[str, str] = {}
+        for name, normalized_name in names:
+            cleaned = clean_text(name)
+            key = normalized_name or normalize_name(cleaned)
+            if not cleaned or not key:
+                raise ValueError(f"cannot queue a lookup for an empty name ({name!r})")
+            keys.append(key)
+            first.setdefault(key, cleaned)
+        if not keys:
+            return []
+        requests = self._plan_enqueue(first) if self.plan is not None else self._enqueue(first)
+        seen: set[str] = set()
+        results = []
+        for key in keys:
+            request_id, created = requests[key]
+            results.append(EnqueueResult(request_id, created and key not in seen))
+            seen.add(key)
+        return results
+
+    def _enqueue(self, first: dict[str, str]) -> dict[str, tuple[int | None, bool]]:
+        requests: dict[str, tuple[int | None, bool]] = {}
+        wanted = list(first)
+        # The open request can finish (or another caller's appear) during the statement; ask again then.
         for _ in range(5):
-            rows = run(self.conn, _Q["enqueue"], {"name": cleaned, "normalized_name": key})
-            if rows:
-                return EnqueueResult(int(rows[0][0]), created=True)
-            open_rows = run(self.conn, _Q["open_request"], {"normalized_name": key})
-            if open_rows:
-                return EnqueueResult(int(open_rows[0][0]), created=False)
-        raise RuntimeError(f"could not enqueue or find an open lookup request for {key!r}")
+            rows = run(self.conn, _Q["enqueue_many"], {"names": [first[k] for k in wanted], "keys": wanted})
+            missing = []
+            for key, (request_id, created) in zip(wanted, rows):
+                if request_id is None:
+                    missing.append(key)
+                else:
+                    requests[key] = (int(request_id), bool(created))
+            if not missing:
+                return requests
+            wanted = missing
+        raise RuntimeError(f"could not enqueue or find an open lookup request for {wanted[0]!r}")
+
+    def _plan_enqueue(self, first: dict[str, str]) -> dict[str, tuple[int | None, bool]]:
+        assert self.plan is not None
+        open_ids = {key: int(request_id) for key, request_id in run(self.conn, _Q["open_requests"], {"keys": list(first)})}
+        requests: dict[str, tuple[int | None, bool]] = {}
+        for key, name in first.items():
+            if key in open_ids:
+                requests[key] = (open_ids[key], False)
+            else:
+                self.plan.record("lookup_requests", "insert", name=name, normalized_name=key, status="pending")
+                requests[key] = (None, True)
+        return requests
 
     # --- consumer ---------------------------------------------------------------
 
@@ -124,68 +197,82 @@ class LookupQueue:
             raise ValueError("batch_size must be at least 1")
         if self.plan is not None:
             return self._plan_dequeue(batch_size)
-        params = {"batch_size": batch_size, "limit": batch_size, "lease_s": self.lease_s, "retry_max": self.retry_max}
-        with self.conn.transaction():
-            self.conn.execute(_Q["reclaim_expired"], params)
-            rows = self.conn.execute(_Q["claim"], params).fetchall()
-        return sorted((LookupRequest(*row) for row in rows), key=lambda r: r.id)
+        rows = run(self.conn, _Q["claim"], {"batch_size": batch_size, "lease_s": self.lease_s,
+                                            "retry_max": self.retry_max, "temp_source": TEMP_SOURCE})
+        return [LookupRequest(*row) for row in rows]
 
     def _plan_dequeue(self, batch_size: int) -> list[LookupRequest]:
         assert self.plan is not None
         requests = []
-        for request_id, name, key, attempts, created_at in run(self.conn, _Q["peek_ready"], {"batch_size": batch_size}):
+        for request_id, name, key, attempts, created_at, mapped in run(
+                self.conn, _Q["peek_ready"], {"batch_size": batch_size, "temp_source": TEMP_SOURCE}):
             self.plan.record("lookup_requests", "claim", id=request_id, name=name, status="processing")
-            requests.append(LookupRequest(request_id, name, key, attempts, datetime.min, created_at))
+            requests.append(LookupRequest(request_id, name, key, attempts, datetime.min, created_at, mapped))
         return requests
+
+    def finish(self, outcomes: Sequence[Outcome], *, cache: Sequence[MappingEntry] = ()) -> Finished:
+        """Record the outcomes of claimed rows (and cache the answers' mapping rows) in one
+        statement; which of them still held their lease."""
+        finished = Finished()
+        if not outcomes:
+            return finished
+        if self.plan is not None:
+            return self._plan_finish(outcomes)
+        rows = run(self.conn, _Q["finish"], {
+            **entry_arrays(dedupe_entries(cache)), "temp_source": TEMP_SOURCE,
+            "ids": [o.request.id for o in outcomes], "leases": [o.request.lease_until for o in outcomes],
+            "kinds": [o.kind for o in outcomes], "answers": [o.company_id for o in outcomes],
+            "errors": [None if o.error is None else o.error[:MAX_ERROR_CHARS] for o in outcomes],
+            "delays": [float(o.delay_s) for o in outcomes],
+            "retry_max": self.retry_max, "retry_delay_s": self.retry_delay_s,
+        })
+        applied = {int(request_id): (status, attempts, next_attempt_at)
+                   for request_id, status, attempts, next_attempt_at in rows}
+        for outcome in outcomes:
+            row = applied.get(outcome.request.id)
+            if row is None:
+                continue
+            status, attempts, next_attempt_at = row
+            if outcome.kind == "done":
+                finished.done.add(outcome.request.id)
+            elif outcome.kind == "released":
+                finished.released.add(outcome.request.id)
+            else:
+                finished.failed[outcome.request.id] = FailOutcome(True, status == "failed", int(attempts),
+                                                                  next_attempt_at)
+        return finished
+
+    def _plan_finish(self, outcomes: Sequence[Outcome]) -> Finished:
+        assert self.plan is not None
+        finished = Finished()
+        for o in outcomes:
+            request = o.request
+            if o.kind == "done":
+                self.plan.record("lookup_requests", "update", id=request.id, status="done", company_id=o.company_id)
+                finished.done.add(request.id)
+            elif o.kind == "released":
+                self.plan.record("lookup_requests", "update", id=request.id, status="pending", retry_in_s=o.delay_s,
+                                 last_error=o.error)
+                finished.released.add(request.id)
+            else:
+                permanent = request.attempts + 1 > self.retry_max
+                self.plan.record("lookup_requests", "update", id=request.id, attempts=request.attempts + 1,
+                                 status="failed" if permanent else "pending", last_error=o.error,
+                                 retry_in_s=None if permanent else self.retry_delay(request.attempts + 1))
+                finished.failed[request.id] = FailOutcome(True, permanent, request.attempts + 1)
+        return finished
 
     def mark_done(self, request: LookupRequest, company_id: str) -> bool:
         """Record the answer; False when the lease had already passed to another worker."""
-        return request.id in self.mark_done_many([(request, company_id)])
-
-    def mark_done_many(self, answers: Sequence[tuple[LookupRequest, str]]) -> set[int]:
-        """`mark_done` for several rows in one statement; the ids whose lease still held."""
-        if not answers:
-            return set()
-        if self.plan is not None:
-            for request, company_id in answers:
-                self.plan.record("lookup_requests", "update", id=request.id, status="done", company_id=company_id)
-            return {request.id for request, _ in answers}
-        rows = run(self.conn, _Q["mark_done_many"], {
-            "ids": [r.id for r, _ in answers], "leases": [r.lease_until for r, _ in answers],
-            "company_ids": [c for _, c in answers]})
-        return {int(row[0]) for row in rows}
+        return request.id in self.finish([Outcome.done(request, company_id)]).done
 
     def mark_failed(self, request: LookupRequest, error: str) -> FailOutcome:
         """Count a failed attempt: retry later with a growing delay, or fail for good."""
-        error = error[:MAX_ERROR_CHARS]
-        if self.plan is not None:
-            permanent = request.attempts + 1 > self.retry_max
-            self.plan.record("lookup_requests", "update", id=request.id, attempts=request.attempts + 1,
-                             status="failed" if permanent else "pending", last_error=error,
-                             retry_in_s=None if permanent else self.retry_delay(request.attempts + 1))
-            return FailOutcome(True, permanent, request.attempts + 1)
-        rows = run(self.conn, _Q["mark_failed"], {
-            "id": request.id, "lease_until": request.lease_until, "error": error,
-            "retry_max": self.retry_max, "retry_delay_s": self.retry_delay_s,
-        })
-        if not rows:
-            return FailOutcome(False)
-        status, attempts, next_attempt_at = rows[0]
-        return FailOutcome(True, status == "failed", int(attempts), next_attempt_at)
+        return self.finish([Outcome.failed(request, error)]).failed.get(request.id, FailOutcome(False))
 
     def release(self, requests: Sequence[LookupRequest], *, delay_s: float, reason: str) -> int:
         """Hand claimed rows back untried (no attempt counted), ready again after `delay_s`."""
-        released = 0
-        for request in requests:
-            if self.plan is not None:
-                self.plan.record("lookup_requests", "update", id=request.id, status="pending", retry_in_s=delay_s,
-                                 last_error=reason)
-                released += 1
-                continue
-            released += len(run(self.conn, _Q["release"], {
-                "id": request.id, "lease_until": request.lease_until, "delay_s": delay_s,
-                "reason": reason[:MAX_ERROR_CHARS]}))
-        return released
+        return len(self.finish([Outcome.released(r, delay_s, reason) for r in requests]).released)
 
     def retry_delay(self, attempts: int) -> float:
         """Seconds before retry number `attempts` (1-based): the delay doubles each time."""

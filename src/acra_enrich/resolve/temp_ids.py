@@ -50,6 +50,3 @@ class TempIdAllocator:
             return ids
         last = run(self.conn, _Q["allocate"], {"name": SEQUENCE_NAME, "count": count})[0][0]
         return [format_temp_id(n) for n in range(last - count + 1, last + 1)]
-
-    def next_id(self) -> str:
-        return self.allocate(1)[0]

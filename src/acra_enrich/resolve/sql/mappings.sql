@@ -1,50 +1,63 @@
 -- company_mapping: alias -> canonical company_id.
 -- Order of trust for one mention: real mappings before TEMP placeholders, then the
--- row's priority (lower wins), then the match type's own rank.
+-- row's priority (lower wins), then the mention's own order of keys (strongest first:
+-- uen, plan code, account name, customer name, normalised names).
 
--- name: find_best
-SELECT m.match_type, m.alias, m.company_id, m.source, m.priority, m.confidence
-FROM unnest(%(types)s::text[], %(aliases)s::text[]) AS k(match_type, alias)
-JOIN company_mapping m ON m.match_type = k.match_type AND m.alias = k.alias
-ORDER BY (m.source = %(temp_source)s), m.priority,
-         array_position(%(type_order)s::text[], m.match_type)
-LIMIT 1
-
--- name: find_best_many
-SELECT DISTINCT ON (k.idx) k.idx, m.match_type, m.alias, m.company_id, m.source, m.priority, m.confidence
-FROM unnest(%(idx)s::int[], %(types)s::text[], %(aliases)s::text[]) AS k(idx, match_type, alias)
-JOIN company_mapping m ON m.match_type = k.match_type AND m.alias = k.alias
-ORDER BY k.idx, (m.source = %(temp_source)s), m.priority,
-         array_position(%(type_order)s::text[], m.match_type)
-
--- name: known_uen
-SELECT EXISTS (SELECT 1 FROM companies WHERE uen = %(uen)s)
-    OR EXISTS (SELECT 1 FROM staging_acra_companies WHERE uen = %(uen)s)
+-- Every mention of a batch in one statement: its keys arrive as three parallel arrays
+-- (mention index, match type, alias; each mention's keys strongest first), and each
+-- mention gets its best mapping. A mention whose UEN has no real mapping is also told
+-- whether the ACRA registry we hold knows that UEN (then it is its own answer).
+-- name: find_many
+WITH k AS (
+    SELECT * FROM unnest(%(idx)b::int[], %(types)b::text[], %(aliases)b::text[])
+        WITH ORDINALITY AS k(idx, match_type, alias, ord)
+), best AS (
+    SELECT DISTINCT ON (k.idx) k.idx, m.match_type, m.alias, m.company_id, m.source, m.priority, m.confidence
+    FROM k
+    JOIN company_mapping m ON m.match_type = k.match_type AND m.alias = k.alias
+    ORDER BY k.idx, (m.source = %(temp_source)s), m.priority, k.ord
+), registry AS (
+    SELECT k.idx FROM k
+    LEFT JOIN best ON best.idx = k.idx AND best.source <> %(temp_source)s
+    WHERE k.match_type = 'uen' AND best.idx IS NULL
+      AND (EXISTS (SELECT 1 FROM companies c WHERE c.uen = k.alias)
+           OR EXISTS (SELECT 1 FROM staging_acra_companies s WHERE s.uen = k.alias))
+)
+SELECT coalesce(best.idx, registry.idx), best.match_type, best.alias, best.company_id, best.source,
+       best.priority, best.confidence, registry.idx IS NOT NULL AS registry_uen
+FROM best
+FULL JOIN registry ON registry.idx = best.idx
 
 -- A provider's answer refreshes that provider's own rows and replaces placeholders;
 -- it never overwrites an imported mapping or another provider's answer.
 -- name: cache_upsert
 INSERT INTO company_mapping AS m (alias, match_type, priority, company_id, source, confidence)
-SELECT * FROM unnest(%(aliases)s::text[], %(types)s::text[], %(priorities)s::int[],
-                     %(company_ids)s::text[], %(sources)s::text[], %(confidences)s::real[])
+SELECT * FROM unnest(%(aliases)b::text[], %(types)b::text[], %(priorities)b::int[],
+                     %(company_ids)b::text[], %(sources)b::text[], %(confidences)b::real[])
 ON CONFLICT (match_type, alias) DO UPDATE
 SET company_id = EXCLUDED.company_id, priority = EXCLUDED.priority, source = EXCLUDED.source,
     confidence = EXCLUDED.confidence, updated_at = now()
 WHERE m.source IN (EXCLUDED.source, %(temp_source)s)
   AND (m.company_id, m.priority, m.source, m.confidence)
       IS DISTINCT FROM (EXCLUDED.company_id, EXCLUDED.priority, EXCLUDED.source, EXCLUDED.confidence)
-RETURNING m.match_type, m.alias, (xmax = 0) AS inserted
+RETURNING m.match_type, m.alias, m.company_id, m.source, m.priority, m.confidence, (xmax = 0) AS inserted
 
+-- One row per key asked for, in the order asked (company_id NULL: no row yet).
 -- name: existing_for_keys
 SELECT k.match_type, k.alias, m.company_id, m.source, m.priority, m.confidence
-FROM unnest(%(types)s::text[], %(aliases)s::text[]) AS k(match_type, alias)
+FROM unnest(%(types)b::text[], %(aliases)b::text[]) WITH ORDINALITY AS k(match_type, alias, ord)
 LEFT JOIN company_mapping m ON m.match_type = k.match_type AND m.alias = k.alias
+ORDER BY k.ord
 
+-- A TEMP id is remembered under keys nobody has mapped yet; the keys it could not take
+-- (another caller got there first) are the ones not returned.
 -- name: placeholder_insert
 INSERT INTO company_mapping (alias, match_type, priority, company_id, source)
-SELECT * FROM unnest(%(aliases)s::text[], %(types)s::text[], %(priorities)s::int[],
-                     %(company_ids)s::text[], %(sources)s::text[])
+SELECT alias, match_type, priority, company_id, %(temp_source)s
+FROM unnest(%(aliases)b::text[], %(types)b::text[], %(priorities)b::int[], %(company_ids)b::text[])
+    AS p(alias, match_type, priority, company_id)
 ON CONFLICT (match_type, alias) DO NOTHING
+RETURNING match_type, alias
 
 -- Bulk import: rows are COPied into a session-temporary stage, then merged in one
 -- statement; within one file the last row for a key wins.
