@@ -1,29 +1,37 @@
 """Company-id resolution benchmark: the service against bare PostgreSQL baselines, same run.
 
-    .venv/bin/python bench/resolve.py [--mentions 100000] [--mappings 200000] [--jobs 20000] [--quick]
+    .venv/bin/python bench/resolve.py [--mentions 100000] [--mappings 200000] [--jobs 20000]
+                                      [--file-rows 1000000] [--quick]
 
 1. Internal hits: MENTIONS mentions (plan code, customer name, account name or UEN, some
    with several keys) resolved against MAPPINGS company_mapping rows,
-   - in bulk (`resolve_many`, one query per 1,000 mentions), and
-   - one call at a time (`resolve_company_id`), with p50/p99 latency,
+   - in bulk (`resolve_many`, one statement per 1,000 mentions), and
+   - one call at a time (`resolve_company_id`), with p50/p99 latency and the round trips
+     one call makes (counted from libpq's protocol trace),
    each beside the baseline: one plain indexed `SELECT company_id FROM company_mapping
    WHERE match_type = ... AND alias = ...` per mention.
 2. Queue drain: JOBS lookup requests drained by `process_lookup_queue` with 1 and 4 worker
    processes (a provider that answers at once, so the queue machinery is what is timed:
-   claim with lease, internal re-check, cache upsert, fenced mark_done), beside a bare
+   claim with lease and internal re-check, cache upsert, fenced finish), beside a bare
    `FOR UPDATE SKIP LOCKED` claim loop (claim a batch, mark it done) with as many workers.
+3. `acra-enrich resolve file` (the CLI, in a process of its own) on a CSV of FILE_ROWS
+   mentions (mostly hits, some unknown names that are queued and nameless plan codes that
+   get TEMP ids) and on one of a fiftieth of that: rows/s and the process's peak RSS.
 
-Prints each figure with the baseline and the ratio. Uses POSTGRES_DSN when set, else the
+Prints each figure with its baseline and the ratio. Uses POSTGRES_DSN when set, else the
 embedded server under bench/out/home; always in a fresh database of its own. Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import multiprocessing
 import os
 import random
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,8 +58,6 @@ MIX = {"uen": 0.10, "plan_code": 0.20, "account_name": 0.20, "customer_name": 0.
 WORDS = ("alpha", "apex", "bright", "crystal", "dragon", "eagle", "golden", "harmony", "jade", "lotus",
          "merlion", "nova", "orchid", "phoenix", "raffles", "sunrise", "vertex", "zenith", "kaizen", "sakura")
 TRADES = ("trading", "logistics", "engineering", "holdings", "technologies", "consulting", "foods", "marine")
-
-
 
 
 def company_name(n: int) -> str:
@@ -118,6 +124,21 @@ def service_on(conn: psycopg.Connection, provider: object | None = None) -> Comp
                                     sync_lookup_budget=0)
 
 
+def round_trips_per_call(conn: psycopg.Connection, service: CompanyEnrichmentService,
+                         mentions: list[tuple[Mention, str, str]]) -> float:
+    """Round trips per resolve_company_id call: the server's ReadyForQuery messages in
+    libpq's protocol trace, over the given calls."""
+    with tempfile.TemporaryFile("w+") as trace:
+        conn.pgconn.trace(trace.fileno())
+        conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        for mention, _, _ in mentions:
+            service.resolve_company_id(plan_code=mention.plan_code, customer_name=mention.customer_name,
+                                       account_name=mention.account_name, uen=mention.uen)
+        conn.pgconn.untrace()
+        trace.seek(0)
+        return sum(1 for line in trace if "\tReadyForQuery" in line) / len(mentions)
+
+
 def bench_internal(dsn: str, mentions: list[tuple[Mention, str, str]], single: int) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         # Baseline: one indexed SELECT per mention, on the key known to hit.
@@ -149,17 +170,20 @@ def bench_internal(dsn: str, mentions: list[tuple[Mention, str, str]], single: i
             one_latencies.append(time.perf_counter() - t0)
             assert result.status is ResolutionStatus.SUCCESS_INTERNAL
         one_s = time.perf_counter() - started
+        trips = round_trips_per_call(conn, service, mentions[:200])
 
     base_p50, base_p99 = pct(latencies, 0.5) * 1e3, pct(latencies, 0.99) * 1e3
     one_p50, one_p99 = pct(one_latencies, 0.5) * 1e3, pct(one_latencies, 0.99) * 1e3
+    bulk_rate, one_rate = len(mentions) / bulk_s, len(subset) / one_s
     print(f"\ninternal hits ({len(mentions):,} mentions)")
     print(f"  baseline: plain indexed SELECT per mention   {base_rate:>10,.0f} /s   p50 {base_p50:.3f} ms"
           f"   p99 {base_p99:.3f} ms")
-    print(f"  resolve_many (bulk, 1,000 per query)          {len(mentions) / bulk_s:>10,.0f} /s"
-          f"   ratio {len(mentions) / bulk_s / base_rate:.2f}x baseline")
-    print(f"  resolve_company_id (one call each, {len(subset):,})     {len(subset) / one_s:>10,.0f} /s"
-          f"   p50 {one_p50:.3f} ms   p99 {one_p99:.3f} ms   ratio {len(subset) / one_s / base_rate:.2f}x,"
-          f" p99 {one_p99 / base_p99:.2f}x baseline")
+    print(f"  resolve_many (bulk, 1,000 per statement)    {bulk_rate:>10,.0f} /s"
+          f"   ratio {bulk_rate / base_rate:.2f}x baseline")
+    print(f"  resolve_company_id (one call each, {len(subset):,})  {one_rate:>10,.0f} /s"
+          f"   ratio {one_rate / base_rate:.2f}x baseline")
+    print(f"      p50 {one_p50:.3f} ms = {one_p50 / base_p50:.2f}x baseline p50   "
+          f"p99 {one_p99:.3f} ms = {one_p99 / base_p99:.2f}x baseline p99   round trips per call on a hit {trips:.2f}")
 
 
 class AnswerAll:
@@ -222,6 +246,7 @@ def run_workers(target: object, dsn: str, workers: int) -> tuple[int, float]:
 
 def bench_queue(dsn: str, jobs: int) -> None:
     print(f"\nqueue drain ({jobs:,} requests, batches of {BATCH})")
+    rates: dict[int, tuple[float, float]] = {}
     for workers in (1, 4):
         fill_queue(dsn, jobs)
         bare_done, bare_s = run_workers(_bare_worker, dsn, workers)
@@ -229,8 +254,60 @@ def bench_queue(dsn: str, jobs: int) -> None:
         done, ours_s = run_workers(_drain_worker, dsn, workers)
         assert bare_done == done == jobs, (bare_done, done, jobs)
         bare_rate, rate = jobs / bare_s, jobs / ours_s
+        rates[workers] = (bare_rate, rate)
         print(f"  {workers} worker(s): baseline bare SKIP LOCKED claim loop {bare_rate:>9,.0f} jobs/s   "
               f"process_lookup_queue {rate:>8,.0f} jobs/s   ratio {rate / bare_rate:.2f}x")
+    print(f"  4 workers against 1: process_lookup_queue {rates[4][1] / rates[1][1]:.2f}x, "
+          f"bare claim loop {rates[4][0] / rates[1][0]:.2f}x")
+
+
+def write_mentions_file(path: Path, rows: int, counts: dict[str, int]) -> None:
+    """Mentions as a CRM export has them: 90% known (any key), 5% unknown names (queued,
+    a tenth of them repeated), 5% nameless unknown plan codes (TEMP ids, some repeated)."""
+    known = make_mentions(min(rows, 50_000), counts, seed=11)
+    r = random.Random(5)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ref", "customer_name", "plan_code", "account_name", "uen"])
+        for n in range(rows):
+            roll = r.random()
+            if roll < 0.05:
+                row = [f"UNKNOWN {r.randrange(rows // 10 + 1)} {company_name(n)}", "", "", ""]
+            elif roll < 0.10:
+                row = ["", f"NEW{r.randrange(rows // 20 + 1)}", "", ""]
+            else:
+                m = known[n % len(known)][0]
+                row = [m.customer_name or "", m.plan_code or "", m.account_name or "", m.uen or ""]
+            writer.writerow([n, *row])
+
+
+def run_resolve_file(dsn: str, path: Path) -> tuple[float, int]:
+    """`acra-enrich resolve file PATH --budget 0` in a process of its own: seconds and peak RSS (KiB)."""
+    env = {**os.environ, "POSTGRES_DSN": dsn, "ACRA_ENRICH_HOME": str(HERE / "out" / "home")}
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "acra_enrich", "resolve", "file", str(path), "--budget", "0",
+                             "--json"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"resolve file failed: {proc.stderr.read().decode() if proc.stderr else status}")
+    return seconds, usage.ru_maxrss
+
+
+def bench_file(dsn: str, rows: int, counts: dict[str, int]) -> None:
+    small_rows = max(1_000, rows // 50)
+    with tempfile.TemporaryDirectory(dir=HERE / "out") as tmp:
+        figures = {}
+        for n in (small_rows, rows):
+            path = Path(tmp) / f"mentions-{n}.csv"
+            write_mentions_file(path, n, counts)
+            figures[n] = run_resolve_file(dsn, path)
+            with open(Path(tmp) / f"mentions-{n}.resolved.csv", encoding="utf-8") as f:
+                assert sum(1 for _ in f) == n + 1
+    print(f"\nresolve file (the CLI, --budget 0; 90% known, 5% unknown names, 5% new plan codes)")
+    for n, (seconds, rss) in figures.items():
+        print(f"  {n:>9,} mentions: {n / seconds:>8,.0f} rows/s   peak RSS {rss / 1024:,.0f} MiB")
+    print(f"  peak RSS, {rows:,} rows against {small_rows:,}: {figures[rows][1] / figures[small_rows][1]:.2f}x")
 
 
 def main() -> None:
@@ -239,10 +316,13 @@ def main() -> None:
     parser.add_argument("--mappings", type=int, default=200_000)
     parser.add_argument("--single", type=int, default=20_000, help="mentions also resolved one call at a time")
     parser.add_argument("--jobs", type=int, default=20_000, help="lookup requests drained per queue run")
-    parser.add_argument("--quick", action="store_true", help="a small smoke run (10k mentions, 20k mappings, 2k jobs)")
+    parser.add_argument("--file-rows", type=int, default=1_000_000, help="mentions in the resolve file run")
+    parser.add_argument("--quick", action="store_true",
+                        help="a small run (10k mentions, 20k mappings, 2k jobs, 200k file rows)")
     args = parser.parse_args()
     if args.quick:
         args.mentions, args.mappings, args.single, args.jobs = 10_000, 20_000, 2_000, 2_000
+        args.file_rows = 200_000
 
     dsn = fresh_database(BENCH_DB)
     print(f"database: {describe_dsn(dsn)} ({'POSTGRES_DSN' if os.environ.get('POSTGRES_DSN') else 'embedded'})")
@@ -253,6 +333,7 @@ def main() -> None:
     mentions = make_mentions(args.mentions, counts)
     bench_internal(dsn, mentions, min(args.single, len(mentions)))
     bench_queue(dsn, args.jobs)
+    bench_file(dsn, args.file_rows, counts)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,11 @@ _Hit = Union[MappingHit, _SlotHit]
 _Pending = Union[CompanyIdResult, _Temp, _Queued]
 
 
+def _internal(hit: MappingHit) -> CompanyIdResult:
+    return CompanyIdResult(hit.company_id, ResolutionStatus.SUCCESS_INTERNAL, hit.match_type,
+                           match_type=hit.match_type, confidence=hit.confidence)
+
+
 def _rank(hit: _Hit, position: int) -> tuple[bool, int, int]:
     # The order of trust of mappings.sql's find_many: real before placeholder, priority, key order.
     return hit.is_placeholder, hit.priority, position
@@ -88,7 +93,12 @@ class _Chunk:
     def resolve(self, mentions: Sequence[Mention]) -> list[CompanyIdResult]:
         keysets = [m.keys() for m in mentions]
         found = self.service.loader.find_many(keysets)
-        pending = [self._decide(m, keys, f) for m, keys, f in zip(mentions, keysets, found)]
+        pending: list[_Pending] = []
+        for mention, keys, f in zip(mentions, keysets, found):
+            if f.hit is not None and not f.hit.is_placeholder and not self.overlay:
+                pending.append(_internal(f.hit))  # the common case, decided without more ado
+            else:
+                pending.append(self._decide(mention, keys, f))
         temp_ids = self._number_slots()
         requests = self.service.queue.enqueue_many(self.to_queue) if self.to_queue else []
         results = []
@@ -126,8 +136,7 @@ class _Chunk:
         service = self.service
         hit, registry_uen = self._best(keys, found)
         if isinstance(hit, MappingHit) and not hit.is_placeholder:
-            return CompanyIdResult(hit.company_id, ResolutionStatus.SUCCESS_INTERNAL, hit.match_type,
-                                   match_type=hit.match_type, confidence=hit.confidence)
+            return _internal(hit)
         if registry_uen:
             uen = next(alias for match_type, alias in keys if match_type == "uen")
             return CompanyIdResult(uen, ResolutionStatus.SUCCESS_INTERNAL, "registry_uen", match_type="uen")

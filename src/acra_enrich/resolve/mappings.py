@@ -23,12 +23,6 @@ _Q = load_queries("acra_enrich.resolve.sql", "mappings.sql")
 Key = tuple[str, str]  # (match_type, alias)
 
 
-def _hit(row: Sequence[Any]) -> MappingHit:
-    match_type, alias, company_id, source, priority, confidence = row
-    return MappingHit(str(match_type), str(alias), str(company_id), str(source), int(priority),
-                      None if confidence is None else float(confidence))
-
-
 def entry_arrays(entries: Sequence[MappingEntry]) -> dict[str, list[Any]]:
     """Mapping rows as the parallel arrays the upserts unnest (one array, one type: an
     int confidence travels as a float)."""
@@ -116,7 +110,7 @@ class MappingStore:
             return found
         for i, *hit, registry_uen in run(self.conn, _Q["find_many"], {
                 "idx": idx, "types": types, "aliases": aliases, "temp_source": TEMP_SOURCE}):
-            found[i] = Found(None if hit[0] is None else _hit(hit), bool(registry_uen))
+            found[i] = Found(None if hit[0] is None else MappingHit._make(hit), registry_uen)
         return found
 
     # --- writes ----------------------------------------------------------------
@@ -132,7 +126,7 @@ class MappingStore:
         rows = run(self.conn, _Q["cache_upsert"], {**entry_arrays(entries), "temp_source": TEMP_SOURCE})
         inserted = sum(1 for r in rows if r[-1])
         return CacheOutcome(inserted=inserted, updated=len(rows) - inserted, kept=len(entries) - len(rows),
-                            changed=[_hit(r[:-1]) for r in rows])
+                            changed=[MappingHit._make(r[:-1]) for r in rows])
 
     def _plan_cache(self, entries: list[MappingEntry]) -> CacheOutcome:
         assert self.plan is not None

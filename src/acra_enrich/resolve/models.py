@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Literal, Sequence
+from typing import Literal, NamedTuple, Sequence
 
 from acra_enrich.resolve.normalize import clean_text, normalize_name
 
@@ -44,12 +44,17 @@ def alias_key(match_type: str, value: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class Mention:
-    """One company mention as another system hands it to us (blank fields are None)."""
+    """One company mention as another system hands it to us: trimmed, NFKC, single-spaced
+    (blank fields are None)."""
 
     plan_code: str | None = None
     customer_name: str | None = None
     account_name: str | None = None
     uen: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("plan_code", "customer_name", "account_name", "uen"):
+            object.__setattr__(self, name, clean_text(getattr(self, name)))
 
     @classmethod
     def of(
@@ -60,26 +65,27 @@ class Mention:
         account_name: str | None = None,
         uen: str | None = None,
     ) -> "Mention":
-        return cls(clean_text(plan_code), clean_text(customer_name), clean_text(account_name), clean_text(uen))
+        return cls(plan_code, customer_name, account_name, uen)
 
     def keys(self) -> list[tuple[str, str]]:
-        """(match_type, alias) pairs to look up in company_mapping, strongest first."""
-        pairs: list[tuple[str, str | None]] = [
-            ("uen", alias_key("uen", self.uen)),
-            ("plan_code", alias_key("plan_code", self.plan_code)),
-            ("account_name", alias_key("account_name", self.account_name)),
-            ("customer_name", alias_key("customer_name", self.customer_name)),
-            ("normalized_name", alias_key("normalized_name", self.customer_name)),
-            ("normalized_name", alias_key("normalized_name", self.account_name)),
-        ]
-        seen: set[tuple[str, str]] = set()
-        keys = []
-        for match_type, alias in pairs:
-            if alias is not None and (match_type, alias) not in seen:
-                seen.add((match_type, alias))
-                keys.append((match_type, alias))
+        """(match_type, alias) pairs to look up in company_mapping, strongest first (each
+        alias as `alias_key` stores it; the fields are clean already)."""
+        keys: list[tuple[str, str]] = []
+        if self.uen is not None:
+            keys.append(("uen", self.uen.replace(" ", "").upper()))
+        if self.plan_code is not None:
+            keys.append(("plan_code", self.plan_code.upper()))
+        if self.account_name is not None:
+            keys.append(("account_name", self.account_name))
+        if self.customer_name is not None:
+            keys.append(("customer_name", self.customer_name))
+        name_key = normalize_name(self.customer_name)
+        if name_key:
+            keys.append(("normalized_name", name_key))
+        account_key = normalize_name(self.account_name)
+        if account_key and account_key != name_key:
+            keys.append(("normalized_name", account_key))
         return keys
-
 
 
 def placeholder_keys(keys: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -88,8 +94,9 @@ def placeholder_keys(keys: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], 
     return tuple((t, a) for t, a in keys if t in ("plan_code", "account_name"))
 
 
-@dataclass(frozen=True)
-class MappingHit:
+class MappingHit(NamedTuple):
+    """A company_mapping row as found (a tuple: one is made per mention found)."""
+
     match_type: str
     alias: str
     company_id: str

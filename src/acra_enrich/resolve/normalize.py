@@ -25,7 +25,7 @@ import re
 import unicodedata
 
 from cleanco import basename as _cleanco_basename
-from cleanco.clean import prepare_default_terms, remove_accents, strip_punct, strip_tail
+from cleanco.clean import prepare_default_terms, remove_accents, strip_punct, tail_removal_rexp
 
 # Longest first where one is the tail of another; all already in normalised form.
 _ENGLISH_SUFFIXES: tuple[tuple[str, ...], ...] = (
@@ -126,10 +126,16 @@ def _cleanco_strip(name: str) -> str:
     Words are compared per word, which is exact for an ASCII last word: nothing in it
     decomposes, and no mark can attach across the space before it.
     """
-    words = strip_tail(name).split()
+    words = _strip_tail(name).split()
     if words and words[-1].isascii() and strip_punct(remove_accents(words[-1])) not in _CLEANCO_LAST_WORDS:
-        return strip_tail(" ".join(words))
+        return _strip_tail(" ".join(words))
     return _SPACES.sub(" ", _cleanco_basename(name)).strip()
+
+
+def _strip_tail(name: str) -> str:
+    # cleanco's strip_tail, without a pass through the re module's cache on each call
+    match = tail_removal_rexp.search(name)
+    return name if match is None else name[: match.start()]
 
 
 def _strip_suffix_once(name: str) -> str:
@@ -138,9 +144,9 @@ def _strip_suffix_once(name: str) -> str:
     for suffix in _ENGLISH_BY_LAST.get(tokens[-1], ()):
         if tuple(tokens[-len(suffix):]) == suffix:
             return " ".join(tokens[: -len(suffix)]) if len(tokens) > len(suffix) else name
-    for ending in _CHINESE_SUFFIXES:
-        if name.endswith(ending):
-            return name[: -len(ending)].rstrip() if len(name) > len(ending) else name
+    if name.endswith(_CHINESE_SUFFIXES):
+        ending = next(e for e in _CHINESE_SUFFIXES if name.endswith(e))
+        return name[: -len(ending)].rstrip() if len(name) > len(ending) else name
     cleaned = _cleanco_strip(name)
     return cleaned if cleaned else name
 
