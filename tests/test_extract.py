@@ -211,7 +211,7 @@ def test_jsonld_organization() -> None:
     assert "Acme Holdings" not in [s.value for s in result.site_names]
     assert [(e.value, e.method) for e in result.emails] == [("hello@acme.com.sg", "jsonld")]
     assert [(p.value, p.method) for p in result.phones] == [("+6562223333", "jsonld")]
-    assert result.linkedin_url == Sourced("https://sg.linkedin.com/company/acme-engineering", SITE, "jsonld")
+    assert result.linkedin_url == Sourced("https://www.linkedin.com/company/acme-engineering", SITE, "jsonld")
     assert result.socials["facebook"].value == "https://www.facebook.com/acmeeng"
     assert result.socials["instagram"].value == "https://www.instagram.com/acme.eng"
     assert result.employees_est == Sourced(120, SITE, "jsonld")

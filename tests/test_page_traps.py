@@ -141,3 +141,50 @@ async def test_a_page_is_fetched_once_whatever_its_links_carry(server: TestWeb, 
     assert sorted(p.split("?")[0].rstrip("/") for p in paths) == ["/about", "/careers", "/careers/index.htm", "/contact"]
     assert not [p for p in paths if "utm_" in p]  # tracking parameters never reach the site
     assert crawled.fetched == 4
+
+
+# --- LinkedIn ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("href", [
+    "https://www.linkedin.com/company/harbour-tiles",
+    "https://www.linkedin.com/company/harbour-tiles?trk=public_profile_topcard-name",
+    "https://sg.linkedin.com/company/harbour-tiles/",
+    "https://linkedin.com/company/harbour-tiles/about/",
+    "http://www.linkedin.com/company/Harbour-Tiles",
+    "//m.linkedin.com/company/harbour-tiles/posts/?feedView=all",
+])
+def test_a_company_page_however_it_is_linked(href: str) -> None:
+    body = f"""<footer><ul class="social-icons">
+      <li><a href="https://www.facebook.com/harbourtiles" aria-label="Facebook"><i class="fab fa-facebook-f"></i></a></li>
+      <li><a href="{href}" target="_blank" aria-label="LinkedIn"><i class="fab fa-linkedin-in" aria-hidden="true"></i></a></li>
+    </ul></footer>"""
+    facts = extract_page(SITE, page(body), role="home")
+    assert facts.linkedin_url is not None
+    assert facts.linkedin_url.value == "https://www.linkedin.com/company/harbour-tiles"
+    assert facts.socials["linkedin"] == facts.linkedin_url
+
+
+def test_share_links_and_personal_profiles_are_not_the_company_page() -> None:
+    body = """
+    <a href="https://www.linkedin.com/sharing/share-offsite/?url=https%3A%2F%2Fwww.harbourtiles.com.sg%2F">Share</a>
+    <a href="https://www.linkedin.com/shareArticle?mini=true&amp;url=x">Share</a>
+    <a href="https://sg.linkedin.com/in/jasmine-tan-4b1a2c3/">Connect with our founder</a>
+    <a href="https://www.linkedin.com/pub/jasmine-tan/1/2/3">Profile</a>
+    <a href="https://www.linkedin.com/feed/update/urn:li:activity:1234/">Our post</a>"""
+    facts = extract_page(SITE, page(body), role="about")
+    assert facts.linkedin_url is None and "linkedin" not in facts.socials
+    # With the company page on the same page, the page wins.
+    facts = extract_page(SITE, page(body + '<a href="https://sg.linkedin.com/company/harbour-tiles">in</a>'),
+                         role="about")
+    assert facts.linkedin_url is not None
+    assert facts.linkedin_url.value == "https://www.linkedin.com/company/harbour-tiles"
+
+
+def test_a_company_page_written_in_a_readers_text() -> None:
+    # A script-only site read through a reader service: links come back as text.
+    text = "Follow us: [LinkedIn](https://sg.linkedin.com/company/harbour-tiles/) [Share](https://www.linkedin.com/in/x)"
+    facts = extract_page(SITE, f"<html><body><pre>{text}</pre></body></html>", role="home")
+    assert facts.linkedin_url is not None
+    assert (facts.linkedin_url.value, facts.linkedin_url.method) == (
+        "https://www.linkedin.com/company/harbour-tiles", "text")

@@ -175,8 +175,10 @@ def test_extracted_fields_match_the_truth(world_run) -> None:
     assert faxes_as_phones == [] and wrong_country == []
     agencies = {f"{mailbox}@{domain}" for _, domain, mailbox in AGENCIES}
     assert not agencies & {e.value for r in results.values() if r.facts for e in r.facts.emails}
-    # The world prints faxes beside phones (same line, tables, icons, tel: links, footers) and
-    # offices abroad in their own national formats; all are read right on this seed. The
+    # The world prints faxes beside phones (same line, tables, icons, tel: links, footers),
+    # offices abroad in their own national formats, agency credits with the agency's address,
+    # LinkedIn links with ?trk=, country subdomains, trailing slashes, icons only, share
+    # buttons and founders' profiles; every field is read right on this seed (1.0 / 1.0). The
     # thresholds leave room for a page lost to a timeout on a slow machine, not for a rule
     # that stopped working.
     for name, (right, extracted, true) in counts.items():
@@ -184,7 +186,7 @@ def test_extracted_fields_match_the_truth(world_run) -> None:
         # Precision: a value we report must be the company's (sales will write to it).
         assert right / max(extracted, 1) >= 0.98, (name, right, extracted)
         # Recall: the truth values are on pages a polite crawl of a few pages reaches.
-        assert right / true >= 0.9, (name, right, true)
+        assert right / true >= 0.95, (name, right, true)
 
 
 def test_politeness_robots_and_user_agent(world_run) -> None:

@@ -110,6 +110,29 @@ def agency_credit(agency: tuple[str, str, str], style: int) -> list[Fragment]:
             (f'<p class="credit-contact">{address}</p>', address)]
 
 
+def linkedin_variant(url: str, variant: int) -> str:
+    """A company page's URL the way sites link it: as is, with a tracking query, on a country
+    subdomain with a trailing slash, without www, or with the slug's letters capitalised."""
+    slug = url.rsplit("/", 1)[1]
+    return (url, f"{url}?trk=public_profile_topcard-name", f"https://sg.linkedin.com/company/{slug}/",
+            f"https://linkedin.com/company/{slug}/about/",
+            f"http://www.linkedin.com/company/{slug.title()}")[variant % 5]
+
+
+_ICONS = {"LinkedIn": "fab fa-linkedin-in", "Facebook": "fab fa-facebook-f", "Instagram": "fab fa-instagram",
+          "Youtube": "fab fa-youtube", "X": "fab fa-x-twitter"}
+
+
+def social_list(links: list[tuple[str, str]], *, icons: bool) -> Fragment:
+    """The footer's social links: their names, or only icon fonts with an aria-label."""
+    if icons:
+        items = "".join(f'<li><a href="{u}" target="_blank" rel="noopener" aria-label="{n}">'
+                        f'<i class="{_ICONS.get(n, "fa fa-link")}" aria-hidden="true"></i></a></li>' for n, u in links)
+        return f'<ul class="social-icons">{items}</ul>', " ".join(f"[]({u})" for _, u in links)
+    items = "".join(f'<li><a href="{u}" target="_blank" rel="noopener">{n}</a></li>' for n, u in links)
+    return f'<ul class="social">{items}</ul>', " ".join(f"[{n}]({u})" for n, u in links)
+
+
 def _ident(seed: str, n: int) -> str:
     return hashlib.sha1(seed.encode()).hexdigest()[:n].upper()
 

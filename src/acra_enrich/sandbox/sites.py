@@ -119,6 +119,12 @@ class Site:
         # Analytics-minded sites tag their links: the menu with ?loc=MainNav, the footer's
         # quick links with ?loc=Footer, calls to action with utm_* (the same page each time).
         self.tagged_links = nr.random() < 0.2
+        # LinkedIn as sites link it: tracking query, country subdomain, trailing slash, an icon
+        # only; beside it, a share button or the founder's personal profile (neither is the page).
+        self.linkedin_href = markup.linkedin_variant(t.linkedin_url, nr.randrange(5)) if t.linkedin_url else None
+        self.social_icons = nr.random() < 0.4
+        self.share_button = nr.random() < 0.3
+        self.founder_profile = t.people[0] if t.people and nr.random() < 0.3 else None
 
     # -- routing ---------------------------------------------------------------------
 
@@ -236,6 +242,14 @@ class Site:
             page.add(f"<p>{h}</p>", m)
         h, m = self._link("contact", "Get in touch with our team")
         page.add(f"<p>{h}</p>", m)
+        if self.founder_profile is not None:
+            p = self.founder_profile
+            text = f"Connect with our {p.title.lower()}, {p.full_name}, on LinkedIn"
+            page.add(f'<p><a href="{p.linkedin_url}/">{escape(text)}</a></p>', f"[{text}]({p.linkedin_url}/)")
+        if self.share_button:
+            share = f"https://www.linkedin.com/sharing/share-offsite/?url=https%3A%2F%2F{self.host}%2F"
+            page.add(f'<p class="share"><a href="{share}" class="share-linkedin">Share on LinkedIn</a></p>',
+                     f"[Share on LinkedIn]({share})")
         return page
 
     def _page_contact(self) -> Page:
@@ -403,12 +417,10 @@ class Site:
             if first:
                 h, m = markup.email_fragment(first, self.email_style, self.r)
                 parts.append((f"<p>E: {h}</p>", f"E: {m}"))
-        links = [("LinkedIn", t.linkedin_url)] if t.linkedin_url else []
+        links = [("LinkedIn", self.linkedin_href)] if self.linkedin_href else []
         links += [(k.capitalize() if k != "x" else "X", v) for k, v in t.socials.items()]
         if links:
-            parts.append(('<ul class="social">' + "".join(
-                f'<li><a href="{u}" target="_blank" rel="noopener">{n}</a></li>' for n, u in links) + "</ul>",
-                " ".join(f"[{n}]({u})" for n, u in links)))
+            parts.append(markup.social_list(links, icons=self.social_icons))
         if "robots_bait" in self.cases:
             parts.append((f'<p><a href="{BAIT_PATH}">Staff portal</a></p>', f"[Staff portal](http://{self.host}{BAIT_PATH})"))
         if self.tagged_links:

@@ -78,6 +78,11 @@ SOCIAL_HOSTS: tuple[tuple[str, str], ...] = (
     ("t.me", "telegram"),
     ("wa.me", "whatsapp"),
 )
+# A company's (or school's, or product line's) own LinkedIn page; /in/ is a person.
+_LINKEDIN_ORG = re.compile(r"^/(company|school|showcase)/([^/?#\s]+)", re.IGNORECASE)
+_LINKEDIN_IN_TEXT = re.compile(r"(?:https?://)?((?:[a-z]{2,3}\.|www\.)?linkedin\.com/(?:company|school|showcase)/"
+                               r"[A-Za-z0-9%_.\-]+)", re.IGNORECASE)
+_MAX_TEXT = 200_000
 _SHARE_PATHS = re.compile(
     r"^/(?:sharer|share|sharearticle|intent|home\?status|dialog|plugins|tr|embed|watch|hashtag|search|"
     r"p/|reel/|status|shares?|login|signup)",
@@ -173,13 +178,19 @@ def rank_nav_links(tree: LexborHTMLParser, page_url: str) -> list[LinkCandidate]
     return sorted(best.values(), key=lambda c: (-c.score, len(c.url), c.url))
 
 
-def _profile_url(url: str, network: str) -> str:
+def profile_url(url: str, network: str) -> str:
     """Canonical profile URL: https, no mobile host, no query, trimmed to the profile's own path
-    (a link to one post or video still names the profile it belongs to)."""
+    (a link to one post or video still names the profile it belongs to). LinkedIn pages are
+    `https://www.linkedin.com/company/<slug>` whatever the country subdomain (sg.linkedin.com),
+    tracking query (?trk=), trailing slash or letter case of the link."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if host.startswith(("m.", "mobile.")):
         host = "www." + host.split(".", 1)[1]
+    if network == "linkedin":
+        org = _LINKEDIN_ORG.match(parts.path)
+        if org:
+            return f"https://www.linkedin.com/{org.group(1).lower()}/{org.group(2).lower()}"
     segments = [s for s in parts.path.split("/") if s]
     keep = 1
     if network == "linkedin" or (network == "youtube" and segments and segments[0] in ("channel", "c", "user")):
@@ -200,14 +211,14 @@ def social_network(url: str) -> str | None:
             path = parts.path or "/"
             if path == "/" or _SHARE_PATHS.match(path):
                 return None
-            if network == "linkedin" and not re.match(r"^/(?:company|school|showcase|in)/[^/]+", path, re.I):
-                return None
+            if network == "linkedin" and not _LINKEDIN_ORG.match(path):
+                return None  # a person's /in/ profile, a post, a share link: not the company's page
             return network
     return None
 
 
 def linkedin_rank(url: str) -> int:
-    """Lower is better: company pages, then school/showcase, then personal profiles and the rest."""
+    """Lower is better: company pages, then school/showcase pages."""
     path = urlsplit(url).path.lower()
     if path.startswith("/company/"):
         return 0
@@ -217,13 +228,15 @@ def linkedin_rank(url: str) -> int:
 
 
 def social_links(
-    tree: LexborHTMLParser, page_url: str, structured: list[tuple[str, str]]
+    tree: LexborHTMLParser, page_url: str, structured: list[tuple[str, str]], text: str = ""
 ) -> tuple[Sourced[str] | None, dict[str, Sourced[str]]]:
-    """(best LinkedIn URL, {network: first profile URL}) from anchors and structured `sameAs`."""
+    """(best LinkedIn URL, {network: first profile URL}) from anchors (icon-only ones too),
+    structured `sameAs`, and LinkedIn page addresses written in the text (a reader's output)."""
     page_base = base_url(tree, page_url)
     candidates: list[tuple[str, str]] = list(structured)
     for node in tree.css("a[href]")[:_MAX_LINKS]:
         candidates.append((attr(node, "href"), "link"))
+    candidates += [("https://" + m.group(1), "text") for m in _LINKEDIN_IN_TEXT.finditer(text[:_MAX_TEXT])]
     linkedin: Sourced[str] | None = None
     socials: dict[str, Sourced[str]] = {}
     for href, method in candidates:
@@ -233,7 +246,7 @@ def social_links(
         network = social_network(url)
         if not network:
             continue
-        profile = _profile_url(url, network)
+        profile = profile_url(url, network)
         if network == "linkedin" and (linkedin is None or linkedin_rank(profile) < linkedin_rank(linkedin.value)):
             linkedin = Sourced(profile, page_url, method)
         socials.setdefault(network, Sourced(profile, page_url, method))

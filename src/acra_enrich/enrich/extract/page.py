@@ -130,7 +130,7 @@ def _extract_page(url: str, html: str, role: PageRole, text_limit: int, about_ti
         description = structured.og.get("og:description") or meta_content(tree, name="description")
         about = about_text(html, url, visible, description=description, timeout_s=about_timeout_s)
 
-    linkedin, socials = social_links(tree, url, structured.same_as)
+    linkedin, socials = social_links(tree, url, structured.same_as, visible)
     ats = ats_links(tree, url)
     careers_links = [c for c in rank_nav_links(tree, url) if c.kind == "careers"]
     careers = bool(

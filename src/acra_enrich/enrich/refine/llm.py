@@ -30,7 +30,7 @@ from selectolax.lexbor import LexborHTMLParser
 from acra_enrich.config import Settings
 from acra_enrich.enrich.extract.emails import clean_email, extract_emails
 from acra_enrich.enrich.facts import Address, CompanyFacts, Phone, Sourced
-from acra_enrich.enrich.extract.links import social_network
+from acra_enrich.enrich.extract.links import profile_url, social_network
 from acra_enrich.enrich.extract.phones import extract_phones, same_number
 from acra_enrich.enrich.sites import registrable_domain
 from acra_enrich.vendors.base import BUDGET_EXHAUSTED, DISABLED, OK, RATE_LIMITED, UNAUTHORIZED
@@ -285,7 +285,7 @@ class _Merge:
                 continue
             if network in socials:  # extraction's profile for this network stands
                 continue
-            profile = Sourced(url, page, METHOD)
+            profile = Sourced(profile_url(url, network), page, METHOD)
             socials[network] = profile
             if network == "linkedin" and linkedin is None:
                 linkedin = profile
