@@ -53,7 +53,13 @@ run_app.command("nightly")(run_nightly_cmd)
 app.command("scheduler")(scheduler_cmd)
 
 @app.callback()
-def _startup() -> None:
+def _startup(
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="on a terminal, show info log lines too (not only warnings and errors)"),
+) -> None:
+    from acra_enrich.logs import set_verbose
+
+    set_verbose(verbose)
     # Validate configuration before any command runs, so a bad variable stops us at once.
     with _errors():
         get_settings()
@@ -367,10 +373,13 @@ def sandbox_serve(
 def enrich_one_cmd(
     key: str = typer.Argument(..., metavar="UEN|DOMAIN", help="a UEN (taken from staging if needed) or a website domain"),
     as_json: bool = typer.Option(False, "--json", help="print the full result as JSON"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="on a terminal, show the stage log lines too"),
 ) -> None:
     """Enrich one company now: find its website, crawl, extract, verify, persist; print the result.
 
-    Stage logs go to stderr and to the log file under ACRA_ENRICH_HOME/logs.
+    Every stage's log line goes to the log file under ACRA_ENRICH_HOME/logs. On a terminal,
+    stderr shows only warnings and errors (--verbose: the stage lines too); piped, stderr
+    gets the JSON lines.
     """
     import asyncio
 
@@ -379,7 +388,7 @@ def enrich_one_cmd(
 
     with _database():
         settings = get_settings()
-        configure_logging(settings, stderr=True)
+        configure_logging(settings, stderr=True, verbose=verbose or None)
         result = asyncio.run(enrich_one(settings, key))
     summary = result.summary()
     if as_json:

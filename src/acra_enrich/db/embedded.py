@@ -10,6 +10,7 @@ database.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import warnings
 from contextlib import contextmanager
@@ -43,6 +44,9 @@ def _pgserver() -> ModuleType:
         warnings.simplefilter("ignore")
         import pgserver  # heavy import, only when the embedded server is used
         import pgserver._commands
+    # Its start/stop messages go to our log file (when configured), never to the console
+    # through logging's last-resort handler.
+    logging.getLogger("pgserver").addHandler(logging.NullHandler())
     return pgserver
 
 
