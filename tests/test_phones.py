@@ -132,10 +132,10 @@ def test_us_page_numbers_keep_their_country() -> None:
 
 def test_a_page_without_evidence_never_turns_a_foreign_number_into_a_singapore_one() -> None:
     body = ('<p>Questions? Call 800-330-8247 or <a href="tel:1-617-495-6890">our Boston desk</a>.</p>'
-            "<p>Sydney: (02) 9191 8364</p><p>Sales 02 9191 8365</p>")
+            "<p>Sydney: (02) 9191 8364</p><p>Sales 02 9191 8365</p><p>Warehouse: 1-505-326-1111</p>")
     facts = extract_page("https://www.tilesupply.com/", page(body), role="home")
     assert {p.value: p.basis for p in facts.phones} == {
-        "+16174956890": "guessed", "+18003308247": "guessed", "+61291918364": "section"}
+        "+16174956890": "guessed", "+18003308247": "guessed", "+61291918364": "section", "+15053261111": "guessed"}
     assert facts.region is None
     # A guessed number is no evidence that the site is Singaporean either.
     assert not any(p.singapore_evidence for p in facts.phones)

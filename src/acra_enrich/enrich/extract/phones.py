@@ -61,7 +61,9 @@ _WHOLE_NUMBER_DIGITS = 7
 _PAREN_CC = re.compile(r"\(\s*\+?(\d{2,3})\s*\)[\s.-]*(\d[\d\s.-]{5,16}\d)")
 _IDD_00 = re.compile(r"(?<![\d+])00[\s.-]?([1-9][\d\s().-]{6,18}\d)")
 # How North American numbers are written: "(505) 326-1111", "1-617-495-6890", "800.330.8247".
-_NANP_FORM = re.compile(r"^(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[.-])\d{3}[.-]\d{4}(?:\s*(?:x|ext\.?)\s*\d{1,6})?$", re.I)
+_NANP = r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[.-])\d{3}[.-]\d{4}(?:\s*(?:x|ext\.?)\s*\d{1,6})?"
+_NANP_FORM = re.compile(rf"^{_NANP}$", re.I)
+_NANP_IN_LINE = re.compile(rf"(?<![\d+]){_NANP}(?!\d)", re.I)
 
 # Labels, most specific first; matched case-insensitively as whole words.
 _LABEL_WORDS: tuple[tuple[PhoneKind, str], ...] = (
@@ -411,7 +413,7 @@ class _PageReader:
                 add(match.start(), match.end(), _Reading(number, "international", match.group(0)) if number else None)
         # libphonenumber finds the spans; which region a span is read in is decided here.
         candidates = [r for r, _, _ in self.regions_for(line, index, 0)] + self._places_on(line)
-        if self.region.source in ("none", "numbers") and _NANP_FORM.search(line):
+        if self.region.source in ("none", "numbers") and _NANP_IN_LINE.search(line):
             candidates.insert(0, "US")
         for region in dict.fromkeys(candidates):
             for start, end, raw, number in _match(line, region):
