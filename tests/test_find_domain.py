@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dns_server import TestDns
 
 from acra_enrich.config import Settings, load_settings
-from acra_enrich.enrich.discover.find_domain import Candidate, Company, DomainDecision, find_domain, guess_domains
+from acra_enrich.enrich.discover.find_domain import Candidate, Company, DomainDecision, find_domain
+from acra_enrich.enrich.discover.guesses import guess_domains
 from acra_enrich.enrich.discover.homepages import HomepageCache
 from acra_enrich.sandbox.testing import SandboxHandle, running_sandbox
 from acra_enrich.sandbox.world import SandboxCompany
@@ -74,7 +76,11 @@ def test_sibling_companies_share_candidate_homepages(sb: SandboxHandle, settings
     # ... and the company that reused a fetch does not count it as its own.
     assert first.fetches + second.fetches == sum(1 for c in [*first.candidates, *second.candidates]
                                                  if c.outcome != "untried" and not c.shared)
-    assert [(c.domain, c.outcome) for c in second.candidates] == [(c.domain, c.outcome) for c in first.candidates]
+    # The same candidates with the same outcomes, except that guesses the proxy could not resolve
+    # for one company are not even looked at by the other once that answer is known.
+    answered = [(c.domain, c.outcome) for c in first.candidates if c.outcome != "unreachable"]
+    assert [(c.domain, c.outcome) for c in second.candidates if c.outcome != "unreachable"] == answered
+    assert {c.domain for c in second.candidates} <= {c.domain for c in first.candidates}
 
 
 def test_without_the_cache_each_company_fetches_again(sb: SandboxHandle, settings: Settings) -> None:
@@ -86,8 +92,8 @@ def test_without_the_cache_each_company_fetches_again(sb: SandboxHandle, setting
     assert homepage_requests(sb, [accepted]) == 2  # what the cache saves
 
 
-def test_a_failed_probe_is_not_reused_for_a_known_website(sb: SandboxHandle, settings: Settings) -> None:
-    # A guess gets one attempt; the same domain held as the company's website deserves its own.
+def test_a_name_the_proxy_cannot_resolve_is_not_fetched_again_for_a_known_website(
+        sb: SandboxHandle, settings: Settings) -> None:
     missing = "no-such-company-site.com.sg"
     cache = HomepageCache()
 
@@ -101,7 +107,81 @@ def test_a_failed_probe_is_not_reused_for_a_known_website(sb: SandboxHandle, set
 
     probe, known = asyncio.run(both())
     assert missing in guess_domains("NO SUCH COMPANY SITE PTE. LTD.")
-    probed = next(c for c in probe.candidates if c.domain == missing)
+    # The guesses ended at the proxy's "cannot resolve": not even candidates.
+    assert probe.candidates == [] and probe.guesses > 0 and probe.guesses_alive == 0
     existing: Candidate = known.candidates[0]
-    assert probed.outcome == existing.outcome == "unreachable"
-    assert not existing.shared and existing.found_by == "existing"
+    assert existing.outcome == "unreachable" and existing.found_by == "existing" and not existing.shared
+    assert "name_not_resolved" in existing.reasons[0] or "resolve" in existing.reasons[0]
+    robots = [r for r in sb.requests() if r.host == missing]
+    assert [r.path for r in robots] == ["/robots.txt"]  # asked once, for both companies
+
+
+# --- guesses are cheap: wide, looked up first, verified as ever ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world_sb() -> Iterator[SandboxHandle]:
+    with running_sandbox(seed=31, companies=220) as handle:
+        yield handle
+
+
+def test_sites_under_plain_name_variants_are_found_without_a_search(world_sb: SandboxHandle, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(**{k.lower(): v for k, v in world_sb.env().items()})
+    variants = world_sb.world.with_case("name_variant")
+    assert len(variants) >= 8  # acmebright-eng.com, acme-group.sg, acmebrightsg.com, acmebright.asia ...
+    companies = [Company(i, c.name, c.uen) for i, c in enumerate(variants)]
+    decisions = asyncio.run(discover(settings, companies, HomepageCache(), together=True))
+    assert [(d.domain, d.found_by) for d in decisions] == [(c.truth.domain, "guess") for c in variants]
+
+
+def test_a_guess_that_does_not_resolve_costs_one_request_through_the_proxy(world_sb: SandboxHandle, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    world_sb.reset()
+    settings = load_settings(**{k.lower(): v for k, v in world_sb.env().items()})
+    nobody = next(c for c in world_sb.world.companies if c.truth.domain is None and not c.truth.decoy_domains
+                  and len(guess_domains(c.name)) >= 30)
+    [decision] = asyncio.run(discover(settings, [Company(1, nobody.name, nobody.uen)], None, together=False))
+    assert decision.domain is None and decision.guesses == len(guess_domains(nobody.name))
+    log = world_sb.requests()
+    # At most one CONNECT (the proxy refuses tunnels; remembered), then one robots.txt request per
+    # name, which the proxy answers "cannot resolve": no homepage request, no retry, no second scheme.
+    assert sum(r.method == "CONNECT" for r in log) <= 1
+    per_host: dict[str, list[str]] = {}
+    for r in log:
+        if r.method != "CONNECT":
+            per_host.setdefault(r.host, []).append(r.path)
+    assert set(per_host) == set(guess_domains(nobody.name))
+    assert all(paths == ["/robots.txt"] for paths in per_host.values())
+    assert decision.guesses_alive == 0 and decision.probes == 0 and decision.candidates == []
+
+
+@pytest.mark.parametrize("private_allowed", [True, False])
+def test_without_a_proxy_only_names_that_resolve_are_requested(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               private_allowed: bool) -> None:
+    monkeypatch.chdir(tmp_path)
+    name = "KATRAZEN BRIGHT ENGINEERING PTE. LTD."
+    guesses = guess_domains(name)
+    live = "katrazen-group.com"
+    assert live in guesses
+    with TestDns({live: ["127.0.0.1"]}) as dns:  # every other guess is NXDOMAIN
+        settings = load_settings(enrich_dns_servers=dns.servers, enrich_http_proxy=None, crawler_timeout_s=2,
+                                 enrich_allow_private_networks=private_allowed)
+
+        async def run() -> tuple[DomainDecision, int]:
+            async with make_web_client(settings) as web:
+                decision, _ = await find_domain(web, Company(1, name, None), searcher=None)
+                return decision, web.stats["requests"]
+
+        decision, requests = asyncio.run(run())
+    assert all(dns.asked(g) == 2 for g in guesses)  # A and AAAA, once per name, the fetch included
+    assert decision.guesses == len(guesses)
+    if private_allowed:
+        # Only the name that resolves got HTTP requests (nothing listens on loopback's port 80/443).
+        assert decision.guesses_alive == 1 and requests >= 1
+        assert [(c.domain, c.outcome) for c in decision.candidates] == [(live, "unreachable")]
+    else:
+        # A name resolving to loopback is no candidate for the SSRF guard: no request at all.
+        assert decision.guesses_alive == 0 and requests == 0 and decision.candidates == []

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import structlog
+from dns_server import TestDns
 from web_server import CHINESE, CP1252_TEXT, JAPANESE, TestWeb
 
 from acra_enrich.config import Settings, load_settings
@@ -27,6 +28,7 @@ from acra_enrich.web import (
     DECOMPRESSION_BOMB,
     HTTP_STATUS,
     INVALID_URL,
+    NAME_NOT_RESOLVED,
     PROXY_ERROR,
     ROBOTS_DISALLOWED,
     SSRF_BLOCKED,
@@ -504,40 +506,68 @@ async def test_private_targets_are_refused(server: TestWeb, url: str, via_proxy:
     assert server.log == []
 
 
-def _resolving(monkeypatch: pytest.MonkeyPatch, name: str, addresses: list[str]) -> None:
-    real = socket.getaddrinfo
-
-    def fake(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        if (host.decode() if isinstance(host, bytes) else host) != name:  # anyio passes IDNA bytes
-            return real(host, port, *args, **kwargs)
-        out = []
-        for a in addresses:
-            family = socket.AF_INET6 if ipaddress.ip_address(a).version == 6 else socket.AF_INET
-            out.append((family, socket.SOCK_STREAM, 6, "", (a, int(port))))
-        return out
-
-    monkeypatch.setattr(socket, "getaddrinfo", fake)
-
-
 @pytest.mark.parametrize("addresses", [["127.0.0.1"], ["93.184.216.34", "127.0.0.1"]])
-async def test_name_resolving_to_loopback_is_refused_at_connect(
-    server: TestWeb, monkeypatch: pytest.MonkeyPatch, addresses: list[str]
-) -> None:
-    _resolving(monkeypatch, "rebind.example", addresses)
-    assert precheck("rebind.example") is None  # only resolution can tell
-    async with make_web_client(settings(enrich_allow_private_networks=False)) as web:
-        r = await web.get(f"http://rebind.example:{server.port}/x")
+async def test_name_resolving_to_loopback_is_refused_at_connect(server: TestWeb, addresses: list[str]) -> None:
+    with TestDns({"rebind.example": addresses}) as dns:
+        assert precheck("rebind.example") is None  # only resolution can tell
+        async with make_web_client(settings(enrich_allow_private_networks=False, enrich_dns_servers=dns.servers)) as web:
+            r = await web.get(f"http://rebind.example:{server.port}/x")
+            exists = await web.name_exists("rebind.example")
     assert r.error == SSRF_BLOCKED and "127.0.0.1" in r.detail
+    assert exists is False  # a guess of this name is never fetched either
     assert server.log == []
+    assert dns.asked("rebind.example") == 2  # A and AAAA once: the guard and name_exists share the cache
 
 
-async def test_name_resolving_to_loopback_reaches_it_when_private_allowed(
-    server: TestWeb, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _resolving(monkeypatch, "rebind.example", ["127.0.0.1"])  # the control: the fake resolution works
-    async with make_web_client(settings(enrich_allow_private_networks=True)) as web:
-        r = await web.get(f"http://rebind.example:{server.port}/x", robots=False)
+async def test_name_resolving_to_loopback_reaches_it_when_private_allowed(server: TestWeb) -> None:
+    with TestDns({"rebind.example": ["127.0.0.1"]}) as dns:  # the control: the resolution works
+        async with make_web_client(settings(enrich_allow_private_networks=True, enrich_dns_servers=dns.servers)) as web:
+            r = await web.get(f"http://rebind.example:{server.port}/x", robots=False)
     assert r.ok and server.seen("/x")[0].host == "rebind.example"
+
+
+# --- names that do not exist cost a lookup, not a request --------------------------------------
+
+
+async def test_a_name_without_an_address_is_never_requested(server: TestWeb) -> None:
+    with TestDns({"acme.example": ["127.0.0.1"]}, empty=["empty.example"], failing=["flaky.example"]) as dns:
+        async with make_web_client(settings(enrich_dns_servers=dns.servers)) as web:
+            found = [await web.name_exists(n) for n in ("acme.example", "nosuch.example", "empty.example",
+                                                        "flaky.example", "127.0.0.1")]
+            site = await web.get_site(f"nosuch.example:{server.port}", attempts=1)
+            again = await web.get_site(f"nosuch.example:{server.port}")
+    assert found == [True, False, False, None, True]
+    assert site.error == again.error == NAME_NOT_RESOLVED and site.status is None
+    # One robots.txt attempt found the name missing: no page request, no http:// second try, no retry.
+    assert server.log == [] and web.stats["https_fallback"] == 0 and web.stats["requests"] == 1
+    assert dns.asked("nosuch.example") == 2  # A and AAAA, once: the fetches used the cached answer
+
+
+async def test_a_name_the_proxy_cannot_resolve_ends_at_once_and_is_remembered(server: TestWeb) -> None:
+    server.unresolvable.add("gone.test")
+    async with make_web_client(proxied(server)) as web:
+        first = await web.get_site("gone.test", attempts=1)
+        exists = await web.name_exists("gone.test")
+        again = await web.get_site("gone.test")
+        other = await web.get_site("acme.test")
+    assert first.error == again.error == NAME_NOT_RESOLVED and exists is False
+    assert [(x.method, x.target) for x in server.log] == [
+        ("CONNECT", "gone.test:443"),  # the proxy refuses tunnels (405): remembered for every site
+        ("GET", "http://gone.test/robots.txt"),  # 503 ERR_DNS_FAIL: no page request, no retry
+        ("GET", "http://acme.test/robots.txt"),  # another site: straight to http, no CONNECT
+        ("GET", "http://acme.test/"),
+    ]
+    assert other.ok
+
+
+@pytest.mark.parametrize("probe", [True, False])
+async def test_a_gateway_error_on_connect_ends_a_probe_only(server: TestWeb, probe: bool) -> None:
+    server.connect_status["acme.test"] = 502  # the proxy could not reach acme.test:443
+    async with make_web_client(proxied(server)) as web:
+        r = await web.get_site("acme.test", attempts=1 if probe else None)
+    assert [(x.method, x.path) for x in server.log] == [("CONNECT", "")] + (
+        [] if probe else [("GET", "/robots.txt"), ("GET", "/")])
+    assert r.ok is (not probe) and (r.proxy_status == 502) is probe
 
 
 async def test_redirect_to_a_private_address_is_refused(server: TestWeb) -> None:

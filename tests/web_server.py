@@ -62,6 +62,10 @@ class TestWeb:
         self.log: list[Seen] = []
         self.robots: dict[str, tuple[int, str]] = {}  # host -> (status, body); default 404
         self.pages: dict[str, tuple[int, str]] = {}  # path (no query) -> (status, html): a test's own site
+        # As a proxy: hosts it cannot resolve (answered as Squid does, 503 ERR_DNS_FAIL), and
+        # CONNECT answers per host (default 405: no tunnels at all).
+        self.unresolvable: set[str] = set()
+        self.connect_status: dict[str, int] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         self._bomb = _gzip_bomb()
@@ -92,6 +96,8 @@ class TestWeb:
             self.log.clear()
             self.robots.clear()
             self.pages.clear()
+            self.unresolvable.clear()
+            self.connect_status.clear()
             self._counts.clear()
 
     def seen(self, path_prefix: str = "", method: str | None = None) -> list[Seen]:
@@ -114,8 +120,10 @@ def _handler_for(web: TestWeb) -> type[BaseHTTPRequestHandler]:
             return  # quiet: the request log is the record
 
         def do_CONNECT(self) -> None:
-            web._record(Seen(time.monotonic(), "CONNECT", self.path, self.path.split(":")[0].lower(), "", {}))
-            self._send(405, b"CONNECT not supported", {"Content-Type": "text/plain"})
+            host = self.path.split(":")[0].lower()
+            web._record(Seen(time.monotonic(), "CONNECT", self.path, host, "", {}))
+            status = web.connect_status.get(host, 405)
+            self._send(status, b"CONNECT refused", {"Content-Type": "text/plain"})
 
         def do_GET(self) -> None:
             self._handle()
@@ -136,6 +144,10 @@ def _handler_for(web: TestWeb) -> type[BaseHTTPRequestHandler]:
             length = int(headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
             count = web._record(Seen(time.monotonic(), self.command, self.path, host, path, headers))
+            if "://" in self.path and host in web.unresolvable:
+                return self._send(503, b"<html><body>ERROR: The requested URL could not be retrieved. Unable to "
+                                  b"determine IP address from host name</body></html>",
+                                  {"Content-Type": "text/html", "X-Squid-Error": "ERR_DNS_FAIL 0"})
             parts = urlsplit(path)
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
             try:

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     # --- network boundary ----------------------------------------------------------------
     enrich_http_proxy: str | None = Field(None, description="HTTP proxy for every outbound request")
     enrich_allow_private_networks: bool = Field(False, description="allow loopback/private targets (tests only)")
+    enrich_dns_servers: str | None = Field(
+        None, description="DNS servers for name lookups without a proxy, comma-separated IP[:port] (e.g. a local "
+        "caching resolver); unset = the system's resolv.conf"
+    )
     crawl_max_response_bytes: PosInt = Field(
         5 * 1024 * 1024, description="largest response body kept, bytes (compressed and decoded alike)"
     )
@@ -275,6 +279,16 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value
+
+    @field_validator("enrich_dns_servers")
+    @classmethod
+    def _dns_servers(cls, value: str | None) -> str | None:
+        from acra_enrich.web.dns import parse_servers
+
+        if value is None or not value.strip():
+            return None
+        parse_servers(value)  # ValueError names the bad entry
+        return value.strip()
 
     @field_validator("express_cron")
     @classmethod

@@ -102,6 +102,36 @@ def guess_labels(name: str) -> list[str]:
     return out
 
 
+# Shortened line-of-business words and the suffixes real Singapore companies put on the
+# plain variants of their name (ACME BRIGHT ENGINEERING -> acmebright-eng.com, acme-eng.sg,
+# acmegroup.com): guessable, but not by the plain forms above.
+SHORT_WORDS: dict[str, str] = {
+    "engineering": "eng", "technology": "tech", "technologies": "tech", "international": "intl",
+    "logistics": "log", "printing": "print", "construction": "const", "manufacturing": "mfg",
+    "management": "mgmt", "electrical": "elec",
+}
+
+
+def variant_domains(name: str) -> list[str]:
+    """Plain variants of the name a company may register instead of its obvious domain: the
+    core with a shortened industry word, the lead word with it or with "group" (under .com,
+    .sg, .com.sg), the core with a region tag (.com), the core under .asia or .net. None of
+    them is a `guess_labels` x `GUESS_TLDS` form."""
+    tokens, core = name_tokens(name), core_tokens(name)
+    if not core or not guess_labels(name):
+        return []
+    joined, lead = "".join(core), core[0]
+    short = next((SHORT_WORDS[t] for t in tokens[len(core):] if t in SHORT_WORDS), None)
+    labels = [f"{joined}-{short}", f"{joined}{short}", f"{lead}-{short}"] if short else []
+    if len(lead) >= 4 and lead not in GENERIC_WORDS and lead not in COMMON_WORDS:
+        labels += [f"{lead}group", f"{lead}-group"]
+    plain = set(guess_labels(name))
+    domains = [f"{label}.{tld}" for label in dict.fromkeys(labels) if label not in plain and 4 <= len(label) <= 40
+               for tld in ("com", "sg", "com.sg")]
+    domains += [f"{joined}{tag}.com" for tag in ("sg", "asia")] + [f"{joined}.asia", f"{joined}.net"]
+    return domains
+
+
 def slug(name: str) -> str:
     """URL slug of the base name (`katrazen-engineering`)."""
     return "-".join(name_tokens(name)) or "company"

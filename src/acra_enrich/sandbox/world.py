@@ -64,9 +64,14 @@ COMMON_CASES: tuple[tuple[str, int, int], ...] = (
     ("llm_invents", 4, 1),        # the LLM emulation adds an email/phone/URL not in the corpus
 )
 SEARCH_CASES = ("directory_above",)  # directories/socials rank above the real site in DDG
-ALL_HARD_CASES: tuple[str, ...] = (
-    *EXCLUSIVE_CASES, *(c for c, _, _ in COMMON_CASES), *SEARCH_CASES, "search_only",
+# Drawn on their own (their own random stream, so every other company keeps its facts):
+DISCOVERY_CASES = (
+    "name_variant",  # the site is under a plain variant of the name (acmebright-eng.com, acmegroup.com)
 )
+ALL_HARD_CASES: tuple[str, ...] = (
+    *EXCLUSIVE_CASES, *(c for c, _, _ in COMMON_CASES), *SEARCH_CASES, *DISCOVERY_CASES, "search_only",
+)
+NAME_VARIANT_SHARE = 0.35  # of the guessable sites
 
 TECH_NAMES: tuple[str, ...] = (
     "WordPress", "Wix", "Shopify", "Squarespace", "Google Analytics", "Google Tag Manager",
@@ -403,11 +408,15 @@ class _Builder:
         else:
             # guessable unless the draw, a squatter or collisions say otherwise
             search_only = r.random() < 0.2 or not free or (squatted is not None and r.random() < 0.5)
+            variant = None if search_only or squatted else self._variant_domain(uen, name)
             if search_only:
                 domain = _search_only_domain(name, r)
                 while domain in self.taken:
                     domain = _search_only_domain(name, r)
                 cases.add("search_only")
+            elif variant is not None:
+                domain = variant
+                cases.add("name_variant")
             else:
                 domain = free.pop(0)
             self._take(domain)
@@ -430,6 +439,13 @@ class _Builder:
             else:
                 self._register_lookalike(company, squatted)
         self.companies.append(company)
+
+    def _variant_domain(self, uen: str, name: str) -> str | None:
+        v = _rng(self.seed, uen, "variant")
+        if v.random() >= NAME_VARIANT_SHARE:
+            return None
+        free = [d for d in names.variant_domains(name) if d not in self.taken]
+        return v.choice(free) if free else None
 
     def _site_truth(self, company: SandboxCompany, r: random.Random, domain: str, site_host: str,
                     aliases: list[str], decoys: list[str], cases: set[str],

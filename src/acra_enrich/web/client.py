@@ -5,13 +5,19 @@ pacing slot -> one exchange under a wall-clock cap with a streamed, capped body 
 on transient failures -> the next redirect hop (each hop checked again). Failures come back
 as FetchResult.error reason codes; only programming errors raise.
 
-Pacing, robots.txt and the https/http memory live in the client: make one per process and
-share it, so the per-host guarantees hold across everything the process does.
+Pacing, robots.txt, the https/http memory and the name cache live in the client: make one
+per process and share it, so the per-host guarantees hold across everything the process does.
+
+Names that do not exist cost as little as possible: without a proxy, `name_exists` asks DNS
+(web.dns, cached) and a request to a name without an address never leaves the resolver;
+through a proxy, an answer saying the proxy could not resolve the name ends that request at
+once (no retry, no second scheme) and the name is remembered as unresolvable for a while.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from collections import Counter
@@ -27,6 +33,7 @@ from acra_enrich.config import Settings, get_settings
 from acra_enrich.web.body import BodyError, read_body
 from acra_enrich.web.decode import decode_text
 from acra_enrich.web.download import DownloadResult, content_range
+from acra_enrich.web.dns import NEGATIVE_TTL_S, CachingResolver, make_resolver
 from acra_enrich.web.lru import BoundedCache
 from acra_enrich.web.pacing import HostPolicy, Pacer
 from acra_enrich.web.redact import redact_text, redact_url
@@ -35,6 +42,7 @@ from acra_enrich.web.result import (
     HTTP_STATUS,
     TOO_LARGE,
     INVALID_URL,
+    NAME_NOT_RESOLVED,
     NO_ANSWER,
     PROXY_ERROR,
     ROBOTS_DISALLOWED,
@@ -45,7 +53,7 @@ from acra_enrich.web.result import (
 )
 from acra_enrich.web.retry import DEFAULT_ATTEMPTS, TRANSIENT_STATUSES, Transient, parse_retry_after, with_retries
 from acra_enrich.web.robots import RobotsCache, agent_token
-from acra_enrich.web.ssrf import SSRFBlocked, precheck
+from acra_enrich.web.ssrf import NameNotResolved, SSRFBlocked, first_blocked, precheck
 from acra_enrich.web.transport import build_transport
 
 log = structlog.get_logger(__name__)
@@ -56,6 +64,17 @@ ROBOTS_MAX_BYTES = 500 * 1024  # Google reads the first 500 KiB of a robots.txt 
 # Caller headers that may follow a redirect to another origin; the rest (API keys) may not.
 _CROSS_ORIGIN_HEADERS = frozenset({"accept", "accept-language", "content-type"})
 _MAX_REMEMBERED_SITES = 10_000
+# A proxy's own error page when it could not resolve the name: Squid (X-Squid-Error ERR_DNS_FAIL),
+# Apache ("DNS lookup failure"), mitmproxy ("Name or service not known"), Envoy ("dns resolution
+# failed"), Privoxy ("No such domain"), the sandbox ("DNS lookup failed").
+_PROXY_DNS_FAILURE = re.compile(
+    r"err_dns_fail|dns (?:lookup|resolution)|could not resolve|cannot resolve|unable to resolve|name or service not known"
+    r"|nodename nor servname|no such host|unknown host|nxdomain|no address associated|no such domain|host not found",
+    re.IGNORECASE)
+_PROXY_ERROR_STATUSES = frozenset({500, 502, 503, 504})
+# A proxy that answers CONNECT with these does not tunnel at all (not a per-destination refusal).
+_NO_TUNNEL_STATUSES = frozenset({405, 501})
+GATEWAY_STATUSES = frozenset({502, 503, 504})
 
 
 @dataclass
@@ -79,6 +98,7 @@ class _Outcome:
     latency_s: float = 0.0
     transient: bool = False
     connect_phase: bool = False  # failed before any byte reached the server
+    proxy_status: int | None = None  # a refused CONNECT's status
 
 
 def _has_cause(exc: BaseException, kind: type[BaseException]) -> bool:
@@ -95,7 +115,8 @@ def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
 
 
 class WebClient:
-    def __init__(self, settings: Settings, host_policies: Mapping[str, HostPolicy] | None = None) -> None:
+    def __init__(self, settings: Settings, host_policies: Mapping[str, HostPolicy] | None = None,
+                 resolver: CachingResolver | None = None) -> None:
         self._timeout_s = settings.crawler_timeout_s
         self._max_bytes = settings.crawl_max_response_bytes
         self._backoff_s = settings.crawl_retry_backoff_s
@@ -103,8 +124,16 @@ class WebClient:
         self._allow_private = settings.enrich_allow_private_networks
         self._proxied = bool(settings.enrich_http_proxy)
         self._agent = agent_token(settings.crawler_user_agent)
+        # Through a proxy the proxy resolves; what it said it could not resolve is kept here.
+        self._resolver = None if self._proxied else resolver or make_resolver(
+            settings.enrich_dns_servers, system=settings.enrich_allow_private_networks)
+        self._unresolvable: BoundedCache[str, float] = BoundedCache(_MAX_REMEMBERED_SITES)
+        self._proxy_tunnels = True  # until the proxy refuses CONNECT outright
+        self._tunnels_known = asyncio.Event()  # a CONNECT has been answered (or failed)
+        self._tunnel_probe = asyncio.Lock()
+        self._tunnel_refusals: BoundedCache[str, int] = BoundedCache(_MAX_REMEMBERED_SITES)  # host -> CONNECT status
         self._client = httpx.AsyncClient(
-            transport=build_transport(settings),
+            transport=build_transport(settings, self._resolver),
             timeout=httpx.Timeout(settings.crawler_timeout_s),
             follow_redirects=False,  # followed here, so every hop is checked
             trust_env=False,
@@ -163,7 +192,8 @@ class WebClient:
         netloc, path = target
         known = self._site_schemes.get(netloc)
         result: FetchResult | None = None
-        for scheme in [known] if known else ["https", "http"]:
+        schemes = [known] if known else ["https", "http"] if self._proxy_tunnels else ["http"]
+        for scheme in schemes:
             # A first https probe does not retry connect failures: falling back is the retry.
             probing = known is None and scheme == "https"
             result = await self._fetch(
@@ -174,6 +204,10 @@ class WebClient:
                 self._site_schemes.put(netloc, scheme)
             if not (probing and result.status is None and result.error in NO_ANSWER):
                 break
+            refused = self._tunnel_refusals.get(netloc.rsplit(":", 1)[0].strip("[]"))
+            if attempts == 1 and refused in GATEWAY_STATUSES:
+                result.proxy_status = refused
+                break  # a probe: the proxy could not reach the name; not worth a second scheme
             self.stats["https_fallback"] += 1
         assert result is not None
         return self._report(result)
@@ -285,6 +319,57 @@ class WebClient:
                   detail=result.detail, start=result.start, written=result.written, total=result.total,
                   elapsed_s=round(result.elapsed_s, 3))
         return result
+    async def name_exists(self, host: str) -> bool | None:
+        """Whether `host` has an address: True, False (no such name, or none the product may
+        reach), or None when only a request can tell (through a proxy, or DNS did not answer).
+        Costs one cached DNS lookup, never an HTTP request."""
+        host = host.lower().rstrip(".")
+        if not self._allow_private and precheck(host) is not None:
+            return False
+        if self._unresolved(host):
+            return False
+        if self._resolver is None:
+            return None
+        self.stats["name_lookups"] += 1
+        found = await self._resolver.lookup(host)
+        if found.exists and not self._allow_private and first_blocked(found.addresses) is not None:
+            return False
+        return found.exists
+
+    async def site_exists(self, host: str) -> bool | None:
+        """Like `name_exists` for a site's host, through a proxy too: there the one request that
+        tells is the robots.txt fetch every page fetch starts with (cached, so a site that exists
+        pays nothing more), and the proxy answers it itself when the name does not resolve."""
+        if not self._proxied:
+            return await self.name_exists(host)
+        exists = await self.name_exists(host)
+        if exists is not None:
+            return exists
+        target = _site_target(host, "/")
+        if target is None:
+            return False
+        if self._proxy_tunnels and not self._tunnels_known.is_set():
+            # Until the proxy has answered one CONNECT, probes go one at a time: if it refuses
+            # tunnels, the rest go straight to http:// instead of each asking it again.
+            async with self._tunnel_probe:
+                return await self._probe_robots(target[0])
+        return await self._probe_robots(target[0])
+
+    async def _probe_robots(self, netloc: str) -> bool | None:
+        scheme = self._site_schemes.get(netloc) or ("https" if self._proxy_tunnels else "http")
+        url = httpx.URL(f"{scheme}://{netloc}/")
+        if self._vet(url) is not None:
+            return False
+        rules = await self._robots.rules_for(url, retry_connect=False)
+        if scheme == "https" and not self._proxy_tunnels:  # this probe found the proxy refuses tunnels
+            return await self._probe_robots(netloc)
+        if rules.error == NAME_NOT_RESOLVED or self._tunnel_refusals.get(url.host) in GATEWAY_STATUSES:
+            return False
+        return None if rules.error is not None else True
+
+    def _unresolved(self, host: str) -> bool:
+        until = self._unresolvable.get(host.lower())
+        return until is not None and until > time.monotonic()
 
     def site_scheme(self, host: str) -> str | None:
         """'https' or 'http' once get_site has had an answer from this host (host[:port])."""
@@ -332,6 +417,9 @@ class WebClient:
             refusal = self._vet(hop.url)
             if refusal is not None:
                 return self._finish(result, started, error=refusal[0], detail=refusal[1])
+            if self._unresolved(hop.url.host):
+                return self._finish(result, started, error=NAME_NOT_RESOLVED,
+                                    detail=f"{hop.url.host} did not resolve a moment ago")
             if not robots_txt and self._robots_enabled(hop.url, robots):
                 refusal = await self._robots_refusal(hop.url, retry_connect)
                 if refusal is not None:
@@ -364,6 +452,19 @@ class WebClient:
             outcome = await self._exchange(request, cap=cap, truncate=truncate)
         answered = outcome.status is not None and outcome.error is None
         slot.record(outcome.latency_s, success=answered and (outcome.status or 0) < 400)
+        if answered and self._proxied and self._proxy_could_not_resolve(outcome):
+            self._unresolvable.put(hop.url.host.lower(), time.monotonic() + NEGATIVE_TTL_S)
+            outcome.error = NAME_NOT_RESOLVED
+            outcome.detail = f"the proxy could not resolve {hop.url.host} (HTTP {outcome.status})"
+            return outcome
+        if hop.url.scheme == "https" and self._proxied:
+            self._tunnels_known.set()
+        if outcome.proxy_status is not None:
+            self._tunnel_refusals.put(hop.url.host.lower(), outcome.proxy_status)
+        if outcome.proxy_status in _NO_TUNNEL_STATUSES and self._proxy_tunnels:
+            self._proxy_tunnels = False
+            log.warning("proxy_refuses_connect", proxy_status=outcome.proxy_status,
+                        note="company sites are fetched over http:// through ENRICH_HTTP_PROXY from now on")
 
         if answered and outcome.status in TRANSIENT_STATUSES:
             wait = parse_retry_after(outcome.headers.get("retry-after"))
@@ -406,8 +507,12 @@ class WebClient:
             return self._failed(outcome, started, SSRF_BLOCKED, str(exc))
         except httpx.ProxyError as exc:
             # The proxy answered but refused (e.g. CONNECT refused): asking again changes nothing.
+            status = str(exc).split(" ", 1)[0]
+            outcome.proxy_status = int(status) if status.isdigit() else None
             return self._failed(outcome, started, PROXY_ERROR, f"proxy refused: {exc}")
         except httpx.ConnectError as exc:
+            if _has_cause(exc, NameNotResolved):
+                return self._failed(outcome, started, NAME_NOT_RESOLVED, str(exc), connect_phase=True)
             if _has_cause(exc, ssl.SSLError):
                 return self._failed(outcome, started, CONNECT_ERROR, f"TLS: {exc}", connect_phase=True)
             # Behind a proxy, a connect failure is a failure to reach the proxy.
@@ -435,6 +540,13 @@ class WebClient:
         return outcome
 
     # --- checks -------------------------------------------------------------------------
+
+    @staticmethod
+    def _proxy_could_not_resolve(outcome: _Outcome) -> bool:
+        if outcome.status not in _PROXY_ERROR_STATUSES:
+            return False
+        said = outcome.headers.get("x-squid-error", "") + " " + outcome.content[:2048].decode("latin-1")
+        return _PROXY_DNS_FAILURE.search(said) is not None
 
     def _vet(self, url: httpx.URL) -> tuple[str, str] | None:
         """(reason, detail) when this URL must not be requested at all."""
@@ -481,6 +593,7 @@ class WebClient:
             result.content = outcome.content
             result.error = outcome.error
             result.detail = outcome.detail
+            result.proxy_status = outcome.proxy_status
             if result.error is None and outcome.status is not None and not 200 <= outcome.status < 300:
                 result.error = HTTP_STATUS
                 result.detail = result.detail or f"HTTP {outcome.status}"
@@ -541,6 +654,8 @@ def _policies_by_host(policies: Mapping[str, HostPolicy]) -> dict[str, HostPolic
     return by_host
 
 
-def make_web_client(settings: Settings | None = None, *, host_policies: Mapping[str, HostPolicy] | None = None) -> WebClient:
-    """The product's HTTP client; use as `async with make_web_client(settings) as web:` (or call aclose())."""
-    return WebClient(settings or get_settings(), host_policies)
+def make_web_client(settings: Settings | None = None, *, host_policies: Mapping[str, HostPolicy] | None = None,
+                    resolver: CachingResolver | None = None) -> WebClient:
+    """The product's HTTP client; use as `async with make_web_client(settings) as web:` (or call aclose()).
+    `resolver` replaces the one built from ENRICH_DNS_SERVERS (ignored through a proxy)."""
+    return WebClient(settings or get_settings(), host_policies, resolver)

@@ -18,10 +18,13 @@ CONNECT_ERROR = "connect_error"
 PROXY_ERROR = "proxy_error"
 HTTP_STATUS = "http_status"  # a non-2xx answer after retries; `status` is set
 INVALID_URL = "invalid_url"
+# The name does not resolve: NXDOMAIN or no address, or the proxy said it could not resolve it.
+# Nothing was (or will for a while be) sent to it; not retried, no https -> http second try.
+NAME_NOT_RESOLVED = "name_not_resolved"
 
 REASONS = frozenset({
     SSRF_BLOCKED, ROBOTS_DISALLOWED, TOO_LARGE, DECOMPRESSION_BOMB, DECODING_ERROR, TIMEOUT,
-    TOO_MANY_REDIRECTS, CONNECT_ERROR, PROXY_ERROR, HTTP_STATUS, INVALID_URL,
+    TOO_MANY_REDIRECTS, CONNECT_ERROR, PROXY_ERROR, HTTP_STATUS, INVALID_URL, NAME_NOT_RESOLVED,
 })
 
 # Reasons meaning no HTTP answer came back at all (get_site falls back to http:// on these).
@@ -41,6 +44,7 @@ class FetchResult:
     redirects: list[str] = field(default_factory=list)  # every URL redirected to, in order
     attempts: int = 0  # tries of the last hop (1 = no retry; 0 = nothing was sent)
     error: str | None = None  # one of REASONS
+    proxy_status: int | None = None  # the status a proxy refused a CONNECT (https tunnel) with
     detail: str = ""  # human-readable, secrets redacted
 
     @property

@@ -16,7 +16,7 @@ import httpx
 from protego import Protego
 
 from acra_enrich.web.lru import BoundedCache
-from acra_enrich.web.result import TOO_MANY_REDIRECTS, FetchResult
+from acra_enrich.web.result import NAME_NOT_RESOLVED, TOO_MANY_REDIRECTS, FetchResult
 
 ROBOTS_TTL_S = 3600.0
 ROBOTS_ERROR_TTL_S = 600.0
@@ -55,6 +55,8 @@ class RobotsRules:
 
 def rules_from(result: FetchResult, now: float) -> RobotsRules:
     status = result.status
+    if result.error == NAME_NOT_RESOLVED:  # also when a proxy said so with a 502: no host to ask
+        return RobotsRules(now + ROBOTS_ERROR_TTL_S, disallow_all=True, error=result.error, detail=result.detail)
     if status is not None and 200 <= status < 300 and result.error is None:
         # RFC 9309: robots.txt is UTF-8, whatever the server says.
         return RobotsRules(now + ROBOTS_TTL_S, parser=Protego.parse(result.content.decode("utf-8", "replace")))

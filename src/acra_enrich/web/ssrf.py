@@ -2,9 +2,10 @@
 
 Two layers. `precheck` looks at the URL alone (literal IPs in any notation a resolver
 accepts, internal host names); it is all that can be checked when a proxy resolves names.
-Without a proxy, `GuardedBackend` resolves the name itself, vets every address and connects
-to a vetted one, so a name that resolves (or re-resolves) to a private address never gets a
-socket: the check and the connection use the same lookup.
+Without a proxy, `GuardedBackend` resolves the name itself (through the web client's
+resolver, web.dns, whose cache the guessed-domain lookups share), vets every address and
+connects to a vetted one, so a name that resolves (or re-resolves) to a private address
+never gets a socket: the check and the connection use the same lookup.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import socket
 from collections.abc import Iterable
 
 import httpcore
+
+from acra_enrich.web.dns import FOUND, LOOKUP_ERROR, Resolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -32,6 +35,10 @@ _LEGACY_IPV4 = re.compile(r"^(?:0x[0-9a-f]+|[0-9]+)(?:\.(?:0x[0-9a-f]+|[0-9]+)){
 
 class SSRFBlocked(Exception):
     """Raised inside the transport when a name resolves to an address the product may not reach."""
+
+
+class NameNotResolved(httpcore.ConnectError):
+    """The name does not exist or has no address: no connection was attempted (not worth a retry)."""
 
 
 def _unwrap(ip: IPAddress) -> IPAddress:
@@ -89,13 +96,17 @@ def first_blocked(addresses: Iterable[str]) -> str | None:
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore network backend that connects only to vetted, public addresses.
+    """httpcore network backend that resolves through the product's resolver and, with `vet`,
+    connects only to vetted, public addresses.
 
     TLS still verifies and sends SNI for the original host name: httpcore passes the
     origin's name to start_tls, whatever address the socket went to.
     """
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(self, resolver: Resolver, *, vet: bool = True,
+                 inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self._resolver = resolver
+        self._vet = vet
         self._inner = inner or httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -106,17 +117,18 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                found = await self._resolver.lookup(host)
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
-        except socket.gaierror as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from exc
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if found.status == LOOKUP_ERROR:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {found.detail}")
+        if found.status != FOUND or not found.addresses:
+            raise NameNotResolved(f"cannot resolve {host}: {found.detail or 'no address'}")
+        addresses = list(found.addresses)
         # One bad address spoils the name: a resolver answering [public, private] is a rebinding trick.
-        blocked = first_blocked(addresses)
+        blocked = first_blocked(addresses) if self._vet else None
         if blocked is not None:
             raise SSRFBlocked(f"{host} resolves to non-public address {blocked}")
         last_error: Exception | None = None
@@ -127,7 +139,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last_error = exc
-        assert last_error is not None  # getaddrinfo never answers an empty list without raising
+        assert last_error is not None  # a found name has at least one address
         raise last_error
 
     async def connect_unix_socket(

@@ -1,7 +1,8 @@
 """Stage 1, find_domain: the company's own website, verified before it is believed.
 
 Order of candidates, cheapest first: the domain we already hold, then domains guessed
-from the legal name (most companies need nothing more), then one web search whose
+from the legal name (most companies need nothing more; see guesses.py: each guess is
+looked up first and only names that resolve are fetched), then one web search whose
 directory, social and marketplace hits are dropped. Every candidate's homepage is fetched
 and scored (`identity_score`: name against title / og:site_name / JSON-LD name, the UEN
 printed on the page, Singapore address or +65 phone, parked-domain signs) and only a
@@ -12,8 +13,6 @@ so it is never fetched twice.
 from __future__ import annotations
 
 import asyncio
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
@@ -26,6 +25,7 @@ from acra_enrich.enrich.discover.homepages import HomepageCache, HomepageView
 from acra_enrich.enrich.discover.identity import IdentityScore, identity_score
 from acra_enrich.enrich.extract.signals import PageSignals, page_signals
 from acra_enrich.enrich.discover.blocklist import is_blocked
+from acra_enrich.enrich.discover.guesses import guess_domains
 from acra_enrich.enrich.sites import registrable_domain
 from acra_enrich.web import FetchResult, WebClient
 
@@ -33,41 +33,11 @@ ACCEPT_SCORE = 0.5
 EXACT_NAME = 0.95
 # A candidate this sure ends the search at once; otherwise the best one above ACCEPT_SCORE wins.
 CERTAIN_SCORE = 0.85
-MAX_GUESSES = 15
 # Once a candidate is accepted, only the next few (the same name under the other suffixes)
 # may still beat it; probing every remaining guess costs requests to strangers' sites.
 MORE_AFTER_ACCEPT = 2
 MAX_SEARCH_CANDIDATES = 4
-GUESS_SUFFIXES = (".com.sg", ".sg", ".com")
-# Line-of-business words that trail a name ("ACME BLUE TRADING") and are often left out
-# of the domain (acmeblue.com.sg); region tags likewise.
-_TRAILING_WORDS = frozenset("""
-singapore sg asia pacific international holdings holding group services service trading enterprise
-enterprises company engineering construction technologies technology logistics consultancy consulting
-investments investment solutions design renovation education ventures supplies systems electrical
-transport travel digital media studio properties development management partners advisory resources
-industries manufacturing marine catering cleaning works agency food stall clinic medical healthcare
-security robotics tuition centre center cafe restaurant bakery beauty fitness realty motor shipping
-store mart mini minimart shop plumbing coffee automobile automotive assurance insurance me fb florist kitchen
-import export interior interiors contractor contractors builders build printing laundry salon spa
-dental pharmacy optical tailor furniture electronics hardware fintech biotech software studios
-associates accountants chartered law legal corporation co
-""".split())
-# Words too common to be a brand on their own: Singapore surnames, auspicious and everyday
-# words that thousands of unrelated names share. A name's other words are its brand.
-_COMMON_WORDS = frozenset("""
-tan lim lee ng ong wong goh chua chan koh teo ang yeo tay ho low sim chong chew chia lau toh seah
-wee lai kwek heng foo quek poh yap loh soh kang hock seng huat hup chuan kim ah sin soon guan heng
-eng joo keat meng chye golden fortune sunrise sun star lucky happy prosperity prosperous wealth
-harmony unity united universal global international eastern western east west north south new
-great grand royal supreme premier prime elite apex alpha omega zenith summit pinnacle crown
-dragon phoenix lion tiger eagle jade pearl diamond crystal gold silver orient oriental pacific
-ocean sea blue green red white black city metro central capital victory vision wisdom evergreen
-sunshine bright smart best first one top true trust noble royal bismillah al sri raja kumar
-""".split())
-_PARENS = re.compile(r"\([^)]*\)")
-_WORD = re.compile(r"[a-z0-9]+(?:&[a-z0-9]+)?")
-
+NAME_LOOKUPS_AT_ONCE = 8  # a company's guesses looked up together (DNS, or the proxy's robots.txt answer)
 
 # Read-only members: search clients answer with frozen dataclasses.
 class SearchHit(Protocol):
@@ -125,31 +95,17 @@ class DomainDecision:
     searched: bool = False
     search_status: str | None = None
     degraded: list[str] = field(default_factory=list)
+    guesses: int = 0  # guessed names looked up
+    guesses_alive: int = 0  # of them, names that resolved (or that only a request could tell about)
 
     @property
     def fetches(self) -> int:
         return sum(1 for c in self.candidates if c.outcome != "untried" and not c.shared)
 
-
-def guess_domains(name: str) -> list[str]:
-    """Domains a company with this legal name plausibly owns, most likely first.
-
-    Labels: the core words (trailing line-of-business words dropped) joined; the brand -
-    the name's uncommon words, which is what many companies register on their own; the
-    core words hyphenated; the whole name joined and hyphenated. Each under .com.sg, .sg
-    and .com.
-    """
-    folded = unicodedata.normalize("NFKD", _PARENS.sub(" ", name)).encode("ascii", "ignore").decode("ascii")
-    words = [w.replace("&", "") for w in _WORD.findall(basename(folded).lower())]
-    core = list(words)
-    while len(core) > 1 and core[-1] in _TRAILING_WORDS:
-        core.pop()
-    brand = [w for w in words if w not in _COMMON_WORDS and w not in _TRAILING_WORDS and not w.isdigit()]
-    labels: list[str] = []
-    for label in ("".join(core), "".join(brand), "-".join(core), "".join(words), "-".join(words)):
-        if 3 <= len(label) <= 63 and label not in labels:
-            labels.append(label)
-    return [label + suffix for label in labels for suffix in GUESS_SUFFIXES][:MAX_GUESSES]
+    @property
+    def probes(self) -> int:
+        """Guessed candidates whose homepage this company requested over HTTP."""
+        return sum(1 for c in self.candidates if c.found_by == "guess" and c.outcome != "untried" and not c.shared)
 
 
 def search_query(name: str) -> str:
@@ -220,6 +176,21 @@ async def _verify(
     return _Verified(score, signals, facts, homepage)
 
 
+async def _alive_guesses(web: WebClient, guesses: list[str], decision: DomainDecision) -> list[str]:
+    """The guesses whose name resolves (or may), in rank order: a name without an address costs
+    a lookup and never an HTTP probe. Looked up together, a few at a time."""
+    gate = asyncio.Semaphore(NAME_LOOKUPS_AT_ONCE)
+
+    async def lookup(domain: str) -> bool | None:
+        async with gate:
+            return await web.site_exists(domain)
+
+    found = await asyncio.gather(*(lookup(d) for d in guesses))
+    alive = [d for d, exists in zip(guesses, found) if exists is not False]
+    decision.guesses, decision.guesses_alive = len(guesses), len(alive)
+    return alive
+
+
 async def find_domain(
     web: WebClient,
     company: Company,
@@ -254,7 +225,10 @@ async def find_domain(
         return best is not None
 
     existing = [Candidate(company.website_domain.lower(), "existing")] if company.website_domain else []
-    done = await consider(existing) or await consider([Candidate(d, "guess") for d in guess_domains(company.name)])
+    done = await consider(existing)
+    if not done:
+        alive = await _alive_guesses(web, guess_domains(company.name), decision)
+        done = await consider([Candidate(d, "guess") for d in alive])
     searched_domains: list[str] | None = None
     if not done:
         if cached_search is not None:
