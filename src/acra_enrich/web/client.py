@@ -75,6 +75,7 @@ _PROXY_ERROR_STATUSES = frozenset({500, 502, 503, 504})
 # A proxy that answers CONNECT with these does not tunnel at all (not a per-destination refusal).
 _NO_TUNNEL_STATUSES = frozenset({405, 501})
 GATEWAY_STATUSES = frozenset({502, 503, 504})
+PROXY_PROBES_AT_ONCE = 16  # name probes in flight through the proxy, all companies together
 
 
 @dataclass
@@ -131,6 +132,7 @@ class WebClient:
         self._proxy_tunnels = True  # until the proxy refuses CONNECT outright
         self._tunnels_known = asyncio.Event()  # a CONNECT has been answered (or failed)
         self._tunnel_probe = asyncio.Lock()
+        self._probe_gate = asyncio.Semaphore(PROXY_PROBES_AT_ONCE)
         self._tunnel_refusals: BoundedCache[str, int] = BoundedCache(_MAX_REMEMBERED_SITES)  # host -> CONNECT status
         self._client = httpx.AsyncClient(
             transport=build_transport(settings, self._resolver),
@@ -353,7 +355,8 @@ class WebClient:
             # tunnels, the rest go straight to http:// instead of each asking it again.
             async with self._tunnel_probe:
                 return await self._probe_robots(target[0])
-        return await self._probe_robots(target[0])
+        async with self._probe_gate:
+            return await self._probe_robots(target[0])
 
     async def _probe_robots(self, netloc: str) -> bool | None:
         scheme = self._site_schemes.get(netloc) or ("https" if self._proxy_tunnels else "http")
