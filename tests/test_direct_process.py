@@ -190,6 +190,38 @@ def test_sigterm_drains_in_flight_companies_saves_the_marker_and_exits_0(
     assert max(eligible[uen] for uen in finished) <= _marker(conn) == summary["marker"] <= min(unfinished) - 1
 
 
+def test_a_company_waiting_for_a_search_frees_its_slot_and_the_marker_stays_behind_it(
+        staged: psycopg.Connection, start_cli: StartCli) -> None:
+    """One slot, searches one per 6 s (DuckDuckGo only): a company whose guesses failed parks on
+    the search lane and the next companies are enriched meanwhile, so rows finish out of staging
+    order; SIGKILL then loses nothing and the marker never passes the parked company."""
+    conn = staged
+    eligible = _eligible(conn)
+    slow = {"SEARCH_PROVIDERS": "ddg", "DDG_MIN_INTERVAL_S": "6"}
+    killed = start_cli("--concurrency", "1", extra_env=slow)
+    deadline = time.monotonic() + POLL_DEADLINE_S
+
+    def parked() -> list[int]:
+        done = {uen for uen, _ in _history(conn)}
+        waiting = [row_id for uen, row_id in eligible.items() if uen not in done]
+        return [row_id for row_id in waiting if any(eligible[uen] > row_id for uen in done)]
+
+    while not parked():
+        assert killed.proc.poll() is None, f"the run ended early: {killed.stderr()[-3000:]}"
+        assert time.monotonic() < deadline, "no company finished while an earlier one waited for its search"
+        time.sleep(0.05)
+    killed.proc.kill()
+    assert killed.wait() == -signal.SIGKILL
+    waiting = min(parked())
+    assert (_marker(conn) or 0) < waiting  # not finished: the resume point stays behind it
+
+    summary = _finish(start_cli("--json", "--concurrency", "2"))
+    assert sorted(uen for uen, _ in _history(conn)) == sorted(eligible)  # each once, the parked one too
+    assert summary["status"] == "done" and summary["search"]
+    assert set(summary["search"]) <= {"ddg", "searxng", "tavily"}
+    assert all({"calls", "answered", "verified", "yield"} <= set(figures) for figures in summary["search"].values())
+
+
 @pytest.mark.parametrize(("extra_env", "args", "named"), [
     ({"ACRA_DIRECT_CONCURRENCY": "abc"}, (), "ACRA_DIRECT_CONCURRENCY"),
     ({}, ("--start-from-uen", "000000000Z"), "ACRA_DIRECT_START_FROM_UEN"),

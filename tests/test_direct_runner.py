@@ -684,3 +684,34 @@ def test_db_status_shows_the_latest_runs_and_the_resume_marker(staged: psycopg.C
         summary.run_id, "direct", "done", 2)
     assert latest["stop_reason"] == "batch limit of 2 reached"
     assert [(m["key"], m["last_id"]) for m in status["progress_markers"]] == [(direct.MARKER_KEY, summary.marker)]
+
+
+def test_search_yield_per_provider_in_the_summary_metrics_and_db_status(staged: psycopg.Connection,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from acra_enrich.db import schema_state
+    from acra_enrich.db.status import database_status
+
+    port = _free_port()
+    monkeypatch.setenv("METRICS_PROMETHEUS_ENABLE", "true")
+    monkeypatch.setenv("METRICS_PORT", str(port))
+    monkeypatch.setenv("METRICS_ADDR", "127.0.0.1")
+    monkeypatch.setenv("SEARCH_PROVIDERS", "searxng,ddg")
+    scraper = Scraper(port)
+
+    summary = run(concurrency=2, observer=scraper)
+
+    searches = staged.execute("SELECT provider, count(*) FROM search_cache GROUP BY provider").fetchall()
+    verified = dict(staged.execute("SELECT search_provider, count(*) FROM domain_checks WHERE found_by = 'search'"
+                                   " GROUP BY search_provider").fetchall())
+    assert searches and "searxng" in dict(searches)  # the first provider in SEARCH_PROVIDERS order
+    assert verified.get("searxng", 0) > 0  # sites only a search finds were found through it
+    assert {p: f["answered"] for p, f in summary.search.items()} == dict(searches)
+    assert {p: f["verified"] for p, f in summary.search.items() if f["verified"]} == verified
+    last = scraper.at_advance[-1]
+    for provider, figures in summary.search.items():
+        assert last[f"acra_search_answered_total{{provider={provider}}}"] == figures["answered"]
+        assert last[f"acra_search_domains_verified_total{{provider={provider}}}"] == figures["verified"]
+        assert last[f"acra_search_yield{{provider={provider}}}"] == pytest.approx(figures["yield"], abs=0.001)
+    rows = {r["provider"]: r for r in database_status(staged, schema_state(staged))["search_yield"]}
+    assert {p: (r["searches"], r["verified"]) for p, r in rows.items()} == {
+        p: (n, verified.get(p, 0)) for p, n in searches}

@@ -29,6 +29,7 @@ from acra_enrich.vendors import (
     LlmClient,
     LushaClient,
     SearchClient,
+    SearxngClient,
     SlackClient,
     TavilyClient,
     VendorOutcome,
@@ -45,7 +46,8 @@ DDG_HOST = "html.duckduckgo.com"
 HOSTS = {
     "ddg": DDG_HOST, "jina": "r.jina.ai", "tavily": "api.tavily.com", "openai": "api.openai.com",
     "apify": "api.apify.com", "lusha": "api.lusha.com", "zerobounce": "api.zerobounce.net",
-    "zerobounce_bulk": "bulkapi.zerobounce.net", "slack": "hooks.slack.com",
+    "zerobounce_bulk": "bulkapi.zerobounce.net", "slack": "hooks.slack.com", "searxng": "searxng.sandbox.test",
+    "tavily_search": "api.tavily.com",
 }
 SCHEMA = {
     "type": "object",
@@ -164,6 +166,38 @@ def test_vendor_host_policies_pace_vendor_hosts(monkeypatch: pytest.MonkeyPatch)
     assert "https://hooks.slack.com/services/T1/B1/abc" in policies
 
 
+# --- SearXNG: what is not "zero results" ------------------------------------------------------------
+
+
+async def test_searxng_results_come_from_its_json_api(sb: SandboxHandle, web: WebClient) -> None:
+    company = site_company(sb)
+    result = await SearxngClient(web, load_settings(), BudgetGate(load_settings())).search(f'"{company.name}" Singapore')
+    assert result.status == "ok", result.detail
+    assert any(company.truth.domain in h.url for h in result.hits) and all(h.title for h in result.hits)
+    [seen] = vendor_requests(sb, "searxng")
+    assert seen.method == "GET" and seen.path == "/search"
+
+
+@pytest.mark.parametrize("mode,status,said", [
+    ("202", "rate_limited", "engines are down"),  # 200, no results, upstream engines suspended
+    ("403", "unauthorized", "search.formats"),  # the instance does not serve format=json
+    ("429", "rate_limited", "limiter"),
+])
+async def test_searxng_refusals_are_not_zero_results(mode: str, status: str, said: str, sb: SandboxHandle,
+                                                     web: WebClient) -> None:
+    sb.faults.inject("searxng", mode)
+    result = await SearxngClient(web, load_settings(), BudgetGate(load_settings())).search('"Acme" Singapore')
+    assert (result.status, result.hits) == (status, ())
+    assert said in result.detail
+
+
+async def test_searxng_without_a_base_url_is_disabled(sb: SandboxHandle, monkeypatch: pytest.MonkeyPatch,
+                                                       web: WebClient) -> None:
+    settings = make_settings(monkeypatch, searxng_base_url="")
+    result = await SearxngClient(web, settings, BudgetGate(settings)).search('"Acme" Singapore')
+    assert result.status == "disabled" and vendor_requests(sb, "searxng") == []
+
+
 # --- one call per vendor, for the parametrised checks --------------------------------------------
 
 Call = Callable[[WebClient, Settings, BudgetGate], Awaitable[VendorOutcome]]
@@ -183,6 +217,8 @@ def _calls(company: SandboxCompany) -> dict[str, Call]:
         "zerobounce": lambda w, s, g: ZeroBounceClient(w, s, g).validate(email),
         "zerobounce_bulk": lambda w, s, g: ZeroBounceClient(w, s, g).validate_batch([email, f"sales@{company.truth.domain}"]),
         "slack": lambda w, s, g: SlackClient(w, s).post(f"{company.name} failed"),
+        "searxng": lambda w, s, g: SearxngClient(w, s, g).search(f'"{company.name}" Singapore'),
+        "tavily_search": lambda w, s, g: TavilyClient(w, s, g).search(f'"{company.name}" Singapore'),
     }
 
 
@@ -190,6 +226,7 @@ BUDGET_CAPS = {
     "ddg": "search_max_per_hour", "jina": "jina_max_per_hour", "tavily": "tavily_max_queries",
     "openai": "openai_daily_tokens_cap", "apify": "apify_max_runs_per_day", "lusha": "lusha_max_contact_lookups",
     "zerobounce": "zerobounce_max_verifications", "zerobounce_bulk": "zerobounce_max_verifications",
+    "searxng": "searxng_max_per_hour", "tavily_search": "tavily_max_queries",
 }
 
 
@@ -207,7 +244,7 @@ async def test_exhausted_budget_stops_the_call_before_any_request(vendor: str, s
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     settings = make_settings(monkeypatch, **{BUDGET_CAPS[vendor]: "3"})
     # Another process already spent this window's budget (vendor_usage is shared).
-    name = "zerobounce" if vendor.startswith("zerobounce") else vendor
+    name = "zerobounce" if vendor.startswith("zerobounce") else vendor.removesuffix("_search")
     window = BudgetGate(settings).cap(name)[1]
     assert budget.try_spend(db, name, 3, 3, window)
 
@@ -322,7 +359,8 @@ async def test_zerobounce_200_with_error_is_a_failure_not_a_verdict(sb: SandboxH
 # --- vendor failures degrade, never raise ----------------------------------------------------------
 
 FAULT_VENDOR = {"ddg": "ddg", "jina": "jina", "tavily": "tavily", "openai": "openai", "apify": "apify",
-                "lusha": "lusha", "zerobounce": "zerobounce", "zerobounce_bulk": "zerobounce"}
+                "lusha": "lusha", "zerobounce": "zerobounce", "zerobounce_bulk": "zerobounce", "searxng": "searxng",
+                "tavily_search": "tavily"}
 
 
 @pytest.mark.parametrize("mode,expected", [("429", "rate_limited"), ("500", "error"), ("503", "error")])
@@ -336,7 +374,7 @@ async def test_vendor_429_and_5xx_become_statuses(vendor: str, mode: str, expect
     assert result.status == expected, result.detail
     assert result.http_status == int(mode)
     assert vendor_requests(sb, vendor)
-    refunded = {"tavily", "openai", "lusha", "zerobounce", "zerobounce_bulk"}
+    refunded = {"tavily", "tavily_search", "openai", "lusha", "zerobounce", "zerobounce_bulk"}
     if vendor in refunded or (vendor == "apify" and mode == "429"):
         name = FAULT_VENDOR[vendor]
         assert await gate.used(name) == 0  # the vendor charged nothing for a refused call
@@ -396,7 +434,7 @@ async def test_secrets_never_reach_outcomes_or_logs(sb: SandboxHandle, monkeypat
                         sb.faults.inject(vendor, "500", 5)
                 gate = BudgetGate(settings)
                 for vendor, call in _calls(company).items():
-                    if vendor != "ddg":
+                    if vendor not in ("ddg", "searxng"):  # no key to leak
                         outcomes.append(await call(web, settings, gate))
                 gate.close()
     assert all(o.status in ("unauthorized", "error") for o in outcomes), [o.status for o in outcomes]

@@ -140,6 +140,9 @@ def db_status(as_json: bool = typer.Option(False, "--json", help="print the stat
     for marker in status["progress_markers"]:
         out.print(f"resume marker {marker['key']}: after staging id {marker['last_id']:,} "
                   f"(saved {marker['updated_at']:%Y-%m-%d %H:%M})", highlight=False)
+    for row in status["search_yield"]:
+        out.print(f"search {row['provider']}: {row['searches']:,} searches in the last 7 days, "
+                  f"{row['verified']:,} websites verified from them (yield {row['yield']:.2f})", highlight=False)
     for row in status["queue"]:
         notes = []
         if row["oldest_ready_age_s"] is not None:

@@ -19,6 +19,7 @@ from acra_enrich.errors import ConfigError
 
 PRODUCT_USER_AGENT = "acra-enrich/0.1 (+https://github.com/acra-enrich/acra-enrich; company-website enrichment)"
 
+SEARCH_PROVIDER_NAMES = ("ddg", "searxng", "tavily")
 NonNegInt = Annotated[int, Field(ge=0)]
 PosInt = Annotated[int, Field(ge=1)]
 PosFloat = Annotated[float, Field(gt=0)]
@@ -110,6 +111,9 @@ class Settings(BaseSettings):
     zerobounce_base_url: str = Field("https://api.zerobounce.net", description="ZeroBounce API")
     zerobounce_bulk_base_url: str = Field("https://bulkapi.zerobounce.net", description="ZeroBounce batch API (validatebatch)")
     eqc_base_url: str | None = Field(None, description="EQC-style company lookup API")
+    searxng_base_url: str | None = Field(
+        None, description="self-hosted SearXNG instance (its JSON API, format=json enabled); unset = not used"
+    )
     vendor_timeout_s: PosFloat = Field(
         120, description="wall-clock cap per vendor API request, seconds (LLM answers, Jina renders and Apify runs are slow)"
     )
@@ -119,6 +123,19 @@ class Settings(BaseSettings):
     ddg_min_interval_s: NonNegFloat = Field(15, description="minimum seconds between DuckDuckGo searches")
     ddg_cooldown_s: NonNegFloat = Field(
         900, description="seconds every search waits after DuckDuckGo answers with its rate-limit page"
+    )
+    searxng_min_interval_s: NonNegFloat = Field(1.0, description="minimum seconds between SearXNG searches")
+    search_providers: str = Field(
+        "ddg,searxng,tavily", description="web search providers in order of preference (ddg, searxng, tavily); "
+        "a company's search goes to the first one free, the others take over while it is busy, rested or spent"
+    )
+    search_rest_s: NonNegFloat = Field(
+        120, description="seconds a search provider (other than DuckDuckGo: DDG_COOLDOWN_S) is rested after it "
+        "rate-limits or fails"
+    )
+    search_lane_max_parked: PosInt = Field(
+        200, description="companies waiting for a web search without holding a concurrency slot; past this, "
+        "a company waits in its slot (back-pressure on the sweep)"
     )
 
     # --- admin API (`acra-enrich serve`) -----------------------------------------------------
@@ -166,7 +183,8 @@ class Settings(BaseSettings):
     eqc_token: SecretStr | None = None
 
     # --- vendor budgets (enforced across processes through vendor_usage) ------------------
-    search_max_per_hour: NonNegInt = 200
+    search_max_per_hour: NonNegInt = Field(200, description="DuckDuckGo searches per hour, all processes")
+    searxng_max_per_hour: NonNegInt = Field(1000, description="SearXNG searches per hour, all processes")
     jina_max_per_hour: NonNegInt = 120
     openai_daily_tokens_cap: NonNegInt = 1_000_000
     tavily_max_queries: NonNegInt = 1000
@@ -272,13 +290,31 @@ class Settings(BaseSettings):
     @field_validator(
         "ddg_base_url", "jina_base_url", "tavily_base_url", "openai_base_url", "apify_base_url",
         "lusha_base_url", "zerobounce_base_url", "zerobounce_bulk_base_url", "eqc_base_url", "enrich_http_proxy",
-        "datagovsg_base_url",
+        "datagovsg_base_url", "searxng_base_url",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value
+
+    @field_validator("searxng_base_url", mode="before")
+    @classmethod
+    def _blank_url(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("search_providers")
+    @classmethod
+    def _providers(cls, value: str) -> str:
+        names = [n.strip().lower() for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in SEARCH_PROVIDER_NAMES]
+        if unknown or len(set(names)) != len(names):
+            raise ValueError(f"expected distinct names among {', '.join(SEARCH_PROVIDER_NAMES)}")
+        return ",".join(names)
+
+    @property
+    def search_provider_order(self) -> list[str]:
+        return [n for n in self.search_providers.split(",") if n]
 
     @field_validator("enrich_dns_servers")
     @classmethod

@@ -32,6 +32,7 @@ def database_status(conn: psycopg.Connection, state: SchemaState) -> dict[str, A
         "progress_markers": [],
         "queue": [],
         "companies_without_status": None,
+        "search_yield": [],
     }
     if state.current is not None:
         status["tables"] = {
@@ -44,4 +45,8 @@ def database_status(conn: psycopg.Connection, state: SchemaState) -> dict[str, A
             status["progress_markers"] = cur.execute(_Q["progress_markers"]).fetchall()
         status["queue"] = queue_depth(conn)
         status["companies_without_status"] = fetch_one(conn, _Q["companies_without_status"])[0]
+        status["search_yield"] = [
+            {"provider": provider, "searches": searches, "verified": verified,
+             "yield": round(verified / searches, 3) if searches else 0.0}
+            for provider, searches, verified in conn.execute(_Q["search_yield"]).fetchall()]
     return status

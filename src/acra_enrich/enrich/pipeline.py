@@ -24,6 +24,8 @@ from acra_enrich.enrich.extract.page import merge_facts
 from acra_enrich.enrich.facts import CompanyFacts
 from acra_enrich.enrich.discover.find_domain import Company, DomainDecision, Reader, Searcher, find_domain, search_query
 from acra_enrich.enrich.discover.homepages import HomepageCache
+from acra_enrich.enrich.discover.search_lane import SearchLane
+from acra_enrich.enrich.slots import Place
 from acra_enrich.enrich.persist.store import ContactRecord, PersistInput, persist
 from acra_enrich.sqlfiles import load_queries
 from acra_enrich.web import WebClient
@@ -70,7 +72,8 @@ class PipelineDeps:
     settings: Settings
     web: WebClient
     pool: ConnectionPool
-    searcher: Searcher | None = None
+    searcher: Searcher | None = None  # used as it is when there is no search lane (holds the caller's place)
+    search_lane: SearchLane | None = None  # every search of the process, at the providers' pace
     reader: Reader | None = None
     llm_stage: LlmStage | None = None
     contacts_stage: ContactsStage | None = None
@@ -134,13 +137,13 @@ def _recent_check(conn: Any, company_id: int, recheck_days: int) -> tuple[str, s
     return conn.execute(_Q["recent_domain_check"], {"company_id": company_id, "recheck_days": recheck_days}).fetchone()
 
 
-def _cached_search(conn: Any, query: str, recheck_days: int) -> list[str] | None:
+def _cached_search(conn: Any, query: str, recheck_days: int) -> tuple[list[str], str] | None:
     row = conn.execute(_Q["cached_search"], {"query": query, "recheck_days": recheck_days}).fetchone()
-    return list(row[0]) if row else None
+    return (list(row[0]), row[1]) if row else None
 
 
-def _save_search(conn: Any, query: str, domains: list[str]) -> None:
-    conn.execute(_Q["save_search"], {"query": query, "provider": "duckduckgo", "results": Jsonb(domains)})
+def _save_search(conn: Any, query: str, domains: list[str], provider: str) -> None:
+    conn.execute(_Q["save_search"], {"query": query, "provider": provider, "results": Jsonb(domains)})
     conn.commit()
 
 
@@ -148,7 +151,7 @@ def _record_check(conn: Any, company_id: int, decision: DomainDecision) -> None:
     outcome = "found" if decision.domain else ("no_site" if decision.search_status in ("ok", "cached") else "unverified")
     conn.execute(_Q["record_domain_check"], {
         "company_id": company_id, "outcome": outcome, "domain": decision.domain, "found_by": decision.found_by,
-        "confidence": decision.confidence,
+        "confidence": decision.confidence, "search_provider": decision.search_provider,
         "candidates": Jsonb([{"domain": c.domain, "found_by": c.found_by, "score": round(c.score, 3),
                               "outcome": c.outcome} for c in decision.candidates]),
     })
@@ -157,19 +160,24 @@ def _record_check(conn: Any, company_id: int, decision: DomainDecision) -> None:
 
 async def enrich_company(
     deps: PipelineDeps, company: Company, *, run_id: int | None = None, tenant_id: int | None = None,
-    job_id: int | None = None, logger: Any = None,
+    job_id: int | None = None, logger: Any = None, place: Place | None = None,
 ) -> EnrichmentResult:
     """Enrich one company end to end and persist the outcome (also a failure).
 
     With `job_id`, the history row is tied to that queue job: a second row for the same job
     and company is refused (psycopg.errors.UniqueViolation, nothing written), which is how a
-    retried job knows a company was already done."""
+    retried job knows a company was already done.
+
+    `place`, the caller's concurrency place for this company (enrich.slots), is given up
+    while the company waits for a web search and taken back before it goes on, so a search
+    holds no place others could crawl with; without it the company waits in whatever place
+    its caller holds."""
     settings = deps.settings
     bound = (logger or log).bind(run_id=run_id, uen=company.uen, company_id=company.company_id)
     started = time.monotonic()
     result = EnrichmentResult(company=company, status="failed")
     try:
-        await _run_stages(deps, company, result, bound)
+        await _run_stages(deps, company, result, bound, place)
     except TRANSIENT_DB_ERRORS:
         raise
     except Exception as exc:  # recorded as a failed history row; the caller's run goes on
@@ -203,7 +211,8 @@ async def enrich_company(
     return result
 
 
-async def _run_stages(deps: PipelineDeps, company: Company, result: EnrichmentResult, bound: Any) -> None:
+async def _run_stages(deps: PipelineDeps, company: Company, result: EnrichmentResult, bound: Any,
+                      place: Place | None) -> None:
     settings = deps.settings
     t = time.monotonic()
     recent = None if company.website_domain else await _db(deps, _recent_check, company.company_id,
@@ -215,19 +224,26 @@ async def _run_stages(deps: PipelineDeps, company: Company, result: EnrichmentRe
         return
     query = search_query(company.name)
     cached = await _db(deps, _cached_search, query, settings.enrich_recheck_days)
-    decision, searched = await find_domain(deps.web, company, searcher=deps.searcher, reader=deps.reader,
+    lane = deps.search_lane
+    searcher = lane.for_company(place) if lane is not None else deps.searcher
+    decision, searched = await find_domain(deps.web, company, searcher=searcher, reader=deps.reader,
                                            homepages=deps.homepages,
-                                           cached_search=cached)
+                                           cached_search=cached[0] if cached else None)
+    if cached and decision.search_status == "cached":
+        decision.search_provider = cached[1]
     result.domain = decision
     result.degraded.extend(decision.degraded)
     result.pages_fetched += decision.fetches
     if searched is not None:
-        await _db(deps, _save_search, query, searched)
+        await _db(deps, _save_search, query, searched, decision.search_provider or "unknown")
+        if lane is not None and decision.found_by == "search":
+            lane.verified(decision.search_provider)
     await _db(deps, _record_check, company.company_id, decision)
     bound.info("find_domain", domain=decision.domain, found_by=decision.found_by, confidence=decision.confidence,
-               domains=len(decision.candidates), fetched=decision.fetches, searched=decision.searched,
-               search_status=decision.search_status, degraded=decision.degraded,
-               duration_ms=int((time.monotonic() - t) * 1000))
+               domains=len(decision.candidates), fetched=decision.fetches, probes=decision.probes,
+               guesses=decision.guesses, guesses_alive=decision.guesses_alive, searched=decision.searched,
+               search_status=decision.search_status, search_provider=decision.search_provider,
+               degraded=decision.degraded, duration_ms=int((time.monotonic() - t) * 1000))
     if decision.domain is None or decision.homepage is None or decision.homepage_facts is None:
         unreachable = decision.candidates and all(c.outcome == "unreachable" for c in decision.candidates)
         result.status = "no_site"

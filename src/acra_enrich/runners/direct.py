@@ -34,6 +34,7 @@ from acra_enrich.enrich.deps import open_pipeline
 from acra_enrich.enrich.discover.find_domain import Company
 from acra_enrich.enrich.persist.store import PersistInput, persist
 from acra_enrich.enrich.pipeline import TRANSIENT_DB_ERRORS, PipelineDeps, enrich_company
+from acra_enrich.enrich.slots import Place, WorkSlots
 from acra_enrich.errors import ConfigError, DatabaseUnavailable
 from acra_enrich.budget import try_spend
 from acra_enrich.registry.company_sync import upsert_company
@@ -123,6 +124,7 @@ class DirectSummary:
     alerts: int = 0
     duration_s: float = 0.0
     dry_run: bool = False
+    search: dict[str, dict[str, float | int]] = field(default_factory=dict)  # per provider: calls, yield ...
 
     @property
     def companies_per_hour(self) -> float:
@@ -220,7 +222,8 @@ class _Sweep:
         self.monitor = FailureSpikeMonitor(settings.acra_direct_error_window,
                                            settings.acra_direct_error_alert_threshold)
         self.stop = _Stop()
-        self.slots = asyncio.Semaphore(params.concurrency)
+        # A company waiting for a web search gives its slot up (the search lane parks it).
+        self.slots = WorkSlots(params.concurrency)
         self.pending: set[asyncio.Future[None]] = set()
         self.started = 0
         self.fatal: BaseException | None = None
@@ -263,6 +266,7 @@ class _Sweep:
                 else:
                     async with open_pipeline(settings, pool) as deps, make_vendor_web_client(settings) as vendor_web:
                         self.deps = deps
+                        self.metrics.search.lane = deps.search_lane
                         self.slack = SlackClient(vendor_web, settings)
                         try:
                             await self._dispatch()
@@ -293,6 +297,9 @@ class _Sweep:
     def _finish(self, control: psycopg.Connection) -> DirectSummary:
         s = self.summary
         s.duration_s = time.monotonic() - self.t0
+        lane = self.deps.search_lane if self.deps is not None else None
+        if lane is not None:
+            s.search = {name: stats.as_dict() for name, stats in lane.stats().items() if stats.calls}
         s.marker = self.saved_marker if not s.dry_run else self.watermark.marker
         if self.fatal is not None:
             s.status, s.stop_reason = "failed", f"database unavailable: {self.fatal}"
@@ -455,10 +462,11 @@ class _Sweep:
         row_log = self.log.bind(uen=company.uen, company_id=company.company_id)
         self.metrics.in_flight.inc()
         t = time.monotonic()
+        place = Place(self.slots)
         try:
             try:
                 result = await self._retrying(
-                    lambda: enrich_company(deps, company, run_id=self.summary.run_id, logger=self.log),
+                    lambda: enrich_company(deps, company, run_id=self.summary.run_id, logger=self.log, place=place),
                     row_log)
                 status, error = result.status, result.error
             except (DatabaseUnavailable, asyncio.CancelledError):
@@ -472,7 +480,7 @@ class _Sweep:
             return
         finally:
             self.metrics.in_flight.dec()
-            self.slots.release()
+            place.give_up()
         self.metrics.latency.observe(time.monotonic() - t)
         self._account(row, company, status, error)
         try:

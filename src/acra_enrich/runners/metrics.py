@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from acra_enrich.config import Settings
 from acra_enrich.errors import ConfigError
@@ -42,6 +46,33 @@ class RunnerMetrics:
             self._server = None
 
 
+class SearchMetrics(Collector):
+    """The search lane's figures per provider, read at scrape time (the lane is set once the
+    pipeline is open): searches sent, answered, websites verified from them, the yield, and
+    the companies waiting for a search without a slot."""
+
+    def __init__(self) -> None:
+        self.lane: Any = None  # enrich.discover.search_lane.SearchLane
+
+    def collect(self) -> Iterator[Metric]:
+        calls = CounterMetricFamily("acra_search_calls", "Web searches sent, by provider", labels=["provider"])
+        answered = CounterMetricFamily("acra_search_answered", "Web searches answered, by provider",
+                                       labels=["provider"])
+        verified = CounterMetricFamily("acra_search_domains_verified",
+                                       "Websites verified from a provider's search results", labels=["provider"])
+        yields = GaugeMetricFamily("acra_search_yield", "Websites verified per answered search, by provider",
+                                   labels=["provider"])
+        parked = GaugeMetricFamily("acra_search_parked", "Companies waiting for a web search without a slot")
+        if self.lane is not None:
+            for name, stats in self.lane.stats().items():
+                calls.add_metric([name], stats.calls)
+                answered.add_metric([name], stats.answered)
+                verified.add_metric([name], stats.verified)
+                yields.add_metric([name], stats.yield_)
+            parked.add_metric([], self.lane.parked)
+        yield from (calls, answered, verified, yields, parked)
+
+
 class DirectMetrics(RunnerMetrics):
     def __init__(self) -> None:
         super().__init__()
@@ -55,6 +86,8 @@ class DirectMetrics(RunnerMetrics):
         self.in_flight = Gauge("acra_direct_in_flight", "Companies being enriched right now", registry=self.registry)
         self.marker = Gauge("acra_direct_resume_marker", "Staging id below which every row is finished",
                             registry=self.registry)
+        self.search = SearchMetrics()
+        self.registry.register(self.search)
 
 
 class ExpressMetrics(RunnerMetrics):

@@ -6,7 +6,7 @@ import threading
 from collections import defaultdict, deque
 
 # What an emulation understands; each vendor module documents how it renders a mode.
-FAULT_MODES = ("429", "500", "502", "503", "202", "timeout", "bad_json")
+FAULT_MODES = ("429", "500", "502", "503", "202", "403", "timeout", "bad_json")
 
 
 class Faults:

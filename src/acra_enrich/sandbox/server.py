@@ -114,6 +114,7 @@ def sandbox_env(proxy_url: str) -> dict[str, str]:
         "ZEROBOUNCE_BASE_URL": "http://api.zerobounce.net",
         "ZEROBOUNCE_BULK_BASE_URL": "http://bulkapi.zerobounce.net",
         "EQC_BASE_URL": "http://eqc.sandbox.test",
+        "SEARXNG_BASE_URL": "http://searxng.sandbox.test",
         "DATAGOVSG_BASE_URL": "http://api-open.data.gov.sg",
         "DATAGOVSG_POLL_INTERVAL_S": "0.05",
         "JINA_API_KEY": "jina_sandbox_key",
@@ -131,6 +132,7 @@ def sandbox_env(proxy_url: str) -> dict[str, str]:
         "CRAWL_DOMAIN_MIN_INTERVAL_S": "0.05",
         "VENDOR_MIN_INTERVAL_SCALE": "0",
         "DDG_MIN_INTERVAL_S": "0",
+        "SEARXNG_MIN_INTERVAL_S": "0",
         "DDG_COOLDOWN_S": "5",
     }
 

@@ -33,6 +33,7 @@ from acra_enrich.vendors.lusha import LushaClient, LushaPerson, PersonResult
 from acra_enrich.vendors.odoo import OdooAnswer, OdooClient
 from acra_enrich.vendors.policies import make_vendor_web_client, vendor_host_policies
 from acra_enrich.vendors.search import Cooldown, SearchClient, SearchHit, SearchResult
+from acra_enrich.vendors.searxng import SearxngClient
 from acra_enrich.vendors.slack import SlackClient, SlackResult
 from acra_enrich.vendors.tavily import ExtractedPage, ExtractResult, TavilyClient, TavilySearchResult
 from acra_enrich.vendors.zerobounce import EmailVerdict, VerifyResult, ZeroBounceClient
@@ -42,6 +43,7 @@ from acra_enrich.web import WebClient
 @dataclass
 class Vendors:
     search: SearchClient
+    searxng: SearxngClient
     jina: JinaReader
     tavily: TavilyClient
     llm: LlmClient
@@ -60,6 +62,7 @@ def build_vendors(settings: Settings, web: WebClient, budget: BudgetGate | None 
     gate = budget or BudgetGate(settings)
     return Vendors(
         search=SearchClient(web, settings, gate),
+        searxng=SearxngClient(web, settings, gate),
         jina=JinaReader(web, settings, gate),
         tavily=TavilyClient(web, settings, gate),
         llm=LlmClient(web, settings, gate),
@@ -76,7 +79,7 @@ __all__ = [
     "VENDOR_BUDGETS", "ApifyClient", "BudgetGate", "Cooldown", "EmailVerdict", "ExtractResult", "ExtractedPage",
     "JinaReader", "LinkedInPerson", "LlmClient", "LlmResult", "LushaClient", "LushaPerson", "OdooAnswer",
     "OdooClient", "PeopleResult",
-    "PersonResult", "ReadResult", "ReaderPage", "SearchClient", "SearchHit", "SearchResult", "SlackClient",
+    "PersonResult", "ReadResult", "ReaderPage", "SearchClient", "SearchHit", "SearchResult", "SearxngClient", "SlackClient",
     "SlackResult", "Status", "TavilyClient", "TavilySearchResult", "TokenUsage", "VendorOutcome", "Vendors",
     "VerifyResult", "ZeroBounceClient", "build_vendors", "make_vendor_web_client", "vendor_host_policies",
 ]

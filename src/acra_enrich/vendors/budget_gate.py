@@ -6,6 +6,7 @@ the database stay within one cap (`vendor_usage`). The caps come from settings:
 | vendor     | cap (setting)                  | window | unit          |
 |------------|--------------------------------|--------|---------------|
 | ddg        | SEARCH_MAX_PER_HOUR            | hour   | search        |
+| searxng    | SEARXNG_MAX_PER_HOUR           | hour   | search        |
 | jina       | JINA_MAX_PER_HOUR              | hour   | page read     |
 | tavily     | TAVILY_MAX_QUERIES             | day    | API call      |
 | openai     | OPENAI_DAILY_TOKENS_CAP        | day    | token         |
@@ -40,6 +41,7 @@ T = TypeVar("T")
 # vendor -> (settings field holding the cap, window)
 VENDOR_BUDGETS: dict[str, tuple[str, Window]] = {
     "ddg": ("search_max_per_hour", "hour"),
+    "searxng": ("searxng_max_per_hour", "hour"),
     "jina": ("jina_max_per_hour", "hour"),
     "tavily": ("tavily_max_queries", "day"),
     "openai": ("openai_daily_tokens_cap", "day"),

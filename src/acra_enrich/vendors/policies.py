@@ -35,12 +35,28 @@ def api_policy(settings: Settings, name: str) -> HostPolicy:
                       robots=False, adaptive=False)
 
 
+SEARXNG_CONCURRENCY = 2  # a self-hosted instance fans each search out to its engines: two at a time
+
+
+def search_pacing(settings: Settings) -> dict[str, tuple[float, int]]:
+    """Search provider -> (seconds between its searches, searches in flight): the search lane
+    schedules by these, the web client enforces them."""
+    return {
+        "ddg": (settings.ddg_min_interval_s, 1),
+        "searxng": (settings.searxng_min_interval_s, SEARXNG_CONCURRENCY),
+        "tavily": (_LIMITS["tavily"][0] * settings.vendor_min_interval_scale, _LIMITS["tavily"][1]),
+    }
+
+
 def vendor_host_policies(settings: Settings) -> dict[str, HostPolicy]:
     """Base URL -> pacing, for `make_web_client(settings, host_policies=...)`."""
     policies = {
         # A website, not an API: adaptive pacing on top of the slow floor.
         settings.ddg_base_url: HostPolicy(min_interval_s=settings.ddg_min_interval_s, concurrency=1, robots=False),
         settings.jina_base_url: api_policy(settings, "jina_key" if settings.jina_api_key else "jina_keyless"),
+        **({settings.searxng_base_url: HostPolicy(min_interval_s=settings.searxng_min_interval_s,
+                                                  concurrency=SEARXNG_CONCURRENCY, robots=False, adaptive=False)}
+           if settings.searxng_base_url else {}),
         settings.tavily_base_url: api_policy(settings, "tavily"),
         settings.openai_base_url or OPENAI_DEFAULT_BASE_URL: api_policy(settings, "openai"),
         settings.apify_base_url: api_policy(settings, "apify"),

@@ -54,7 +54,7 @@ from acra_enrich.web.result import (
 from acra_enrich.web.retry import DEFAULT_ATTEMPTS, TRANSIENT_STATUSES, Transient, parse_retry_after, with_retries
 from acra_enrich.web.robots import RobotsCache, agent_token
 from acra_enrich.web.ssrf import NameNotResolved, SSRFBlocked, first_blocked, precheck
-from acra_enrich.web.transport import build_transport
+from acra_enrich.web.transport import build_transport, operator_hosts
 
 log = structlog.get_logger(__name__)
 
@@ -124,6 +124,7 @@ class WebClient:
         self._retry_after_max_s = settings.crawl_retry_after_max_s
         self._allow_private = settings.enrich_allow_private_networks
         self._proxied = bool(settings.enrich_http_proxy)
+        self._trusted = operator_hosts(settings)
         self._agent = agent_token(settings.crawler_user_agent)
         # Through a proxy the proxy resolves; what it said it could not resolve is kept here.
         self._resolver = None if self._proxied else resolver or make_resolver(
@@ -559,7 +560,7 @@ class WebClient:
             return INVALID_URL, "no host"
         if url.userinfo:
             return INVALID_URL, "credentials in URLs are not sent"
-        if self._allow_private:
+        if self._allow_private or url.host.lower() in self._trusted:
             return None
         problem = precheck(url.host)
         return None if problem is None else (SSRF_BLOCKED, problem)

@@ -103,10 +103,11 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     origin's name to start_tls, whatever address the socket went to.
     """
 
-    def __init__(self, resolver: Resolver, *, vet: bool = True,
+    def __init__(self, resolver: Resolver, *, vet: bool = True, trusted: frozenset[str] = frozenset(),
                  inner: httpcore.AsyncNetworkBackend | None = None) -> None:
         self._resolver = resolver
         self._vet = vet
+        self._trusted = trusted  # operator-configured hosts: not vetted
         self._inner = inner or httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -128,7 +129,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             raise NameNotResolved(f"cannot resolve {host}: {found.detail or 'no address'}")
         addresses = list(found.addresses)
         # One bad address spoils the name: a resolver answering [public, private] is a rebinding trick.
-        blocked = first_blocked(addresses) if self._vet else None
+        blocked = first_blocked(addresses) if self._vet and host.lower() not in self._trusted else None
         if blocked is not None:
             raise SSRFBlocked(f"{host} resolves to non-public address {blocked}")
         last_error: Exception | None = None

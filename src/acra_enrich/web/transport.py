@@ -13,6 +13,17 @@ from acra_enrich.web.ssrf import GuardedBackend
 LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
 
 
+def operator_hosts(settings: Settings) -> frozenset[str]:
+    """Hosts of self-hosted services the operator configured (SEARXNG_BASE_URL), which may live
+    on a private network: the SSRF guard is for addresses pages and redirects choose, not for
+    the operator's own configuration. Redirects away from them are vetted as ever."""
+    hosts = set()
+    for url in (settings.searxng_base_url,):
+        if url:
+            hosts.add(httpx.URL(url).host.lower())
+    return frozenset(hosts)
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport with a connection pool whose sockets come from GuardedBackend.
 
@@ -20,7 +31,8 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     by an identical one that has it (tests check that a name resolving to loopback is refused).
     """
 
-    def __init__(self, resolver: Resolver, *, vet: bool = True, limits: httpx.Limits = LIMITS) -> None:
+    def __init__(self, resolver: Resolver, *, vet: bool = True, trusted: frozenset[str] = frozenset(),
+                 limits: httpx.Limits = LIMITS) -> None:
         super().__init__(trust_env=False, limits=limits)
         if not isinstance(getattr(self, "_pool", None), httpcore.AsyncConnectionPool):
             raise RuntimeError("httpx.AsyncHTTPTransport no longer keeps its pool in _pool; update GuardedTransport")
@@ -29,7 +41,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(resolver, vet=vet),
+            network_backend=GuardedBackend(resolver, vet=vet, trusted=trusted),
         )
 
 
@@ -44,4 +56,4 @@ def build_transport(settings: Settings, resolver: Resolver | None = None) -> htt
         if not settings.enrich_allow_private_networks:
             raise ValueError("a direct transport with the SSRF guard needs the client's resolver")
         return httpx.AsyncHTTPTransport(trust_env=False, limits=LIMITS)
-    return GuardedTransport(resolver, vet=not settings.enrich_allow_private_networks)
+    return GuardedTransport(resolver, vet=not settings.enrich_allow_private_networks, trusted=operator_hosts(settings))

@@ -25,3 +25,14 @@ SELECT key, last_id, updated_at FROM service_progress ORDER BY key
 -- name: companies_without_status
 -- They count as live for every runner (a file without a status column leaves them so).
 SELECT count(*) FROM companies WHERE status IS NULL
+
+-- name: search_yield
+-- Per provider over the last 7 days: searches answered (one search_cache row per query it
+-- answered) and websites verified from its results (domain_checks found by search).
+SELECT s.provider, count(*) AS searches,
+       (SELECT count(*) FROM domain_checks d
+        WHERE d.found_by = 'search' AND d.search_provider = s.provider
+          AND d.checked_at > now() - interval '7 days') AS verified
+FROM search_cache s
+WHERE s.fetched_at > now() - interval '7 days'
+GROUP BY s.provider ORDER BY s.provider

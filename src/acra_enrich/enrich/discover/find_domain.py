@@ -53,7 +53,8 @@ class SearchOutcome(Protocol):
 
 
 class Searcher(Protocol):
-    enabled: bool
+    @property
+    def enabled(self) -> bool: ...
 
     async def search(self, query: str) -> SearchOutcome: ...
 
@@ -94,6 +95,7 @@ class DomainDecision:
     candidates: list[Candidate] = field(default_factory=list)
     searched: bool = False
     search_status: str | None = None
+    search_provider: str | None = None  # which provider answered the search (ddg, searxng, tavily)
     degraded: list[str] = field(default_factory=list)
     guesses: int = 0  # guessed names looked up
     guesses_alive: int = 0  # of them, names that resolved (or that only a request could tell about)
@@ -241,6 +243,7 @@ async def find_domain(
             outcome = await searcher.search(search_query(company.name))
             decision.searched = True
             decision.search_status = outcome.status
+            decision.search_provider = getattr(outcome, "provider", None) or getattr(searcher, "vendor", None)
             domains = domains_from_hits(outcome.hits) if outcome.status == "ok" else []
             if outcome.status == "ok":
                 searched_domains = domains

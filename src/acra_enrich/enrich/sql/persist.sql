@@ -63,18 +63,19 @@ SET full_name = coalesce(EXCLUDED.full_name, contacts.full_name),
 RETURNING contact_id
 
 -- name: record_domain_check
-INSERT INTO domain_checks (company_id, outcome, domain, found_by, confidence, candidates)
-VALUES (%(company_id)s, %(outcome)s, %(domain)s, %(found_by)s, %(confidence)s, %(candidates)s)
+INSERT INTO domain_checks (company_id, outcome, domain, found_by, confidence, candidates, search_provider)
+VALUES (%(company_id)s, %(outcome)s, %(domain)s, %(found_by)s, %(confidence)s, %(candidates)s, %(search_provider)s)
 ON CONFLICT (company_id) DO UPDATE
 SET outcome = EXCLUDED.outcome, domain = EXCLUDED.domain, found_by = EXCLUDED.found_by,
-    confidence = EXCLUDED.confidence, candidates = EXCLUDED.candidates, checked_at = now()
+    confidence = EXCLUDED.confidence, candidates = EXCLUDED.candidates,
+    search_provider = EXCLUDED.search_provider, checked_at = now()
 
 -- name: recent_domain_check
 SELECT outcome, domain FROM domain_checks
 WHERE company_id = %(company_id)s AND checked_at > now() - make_interval(days => %(recheck_days)s)
 
 -- name: cached_search
-SELECT results FROM search_cache
+SELECT results, provider FROM search_cache
 WHERE query = %(query)s AND fetched_at > now() - make_interval(days => %(recheck_days)s)
 
 -- name: save_search

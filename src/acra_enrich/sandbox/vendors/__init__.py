@@ -19,6 +19,7 @@ VENDOR_HOSTS: dict[str, str] = {
     "hooks.slack.com": "slack",
     "odoo.sandbox.test": "odoo",
     "eqc.sandbox.test": "eqc",
+    "searxng.sandbox.test": "searxng",
     "api-production.data.gov.sg": "datagovsg",
     "api-open.data.gov.sg": "datagovsg",
     "s3.ap-southeast-1.amazonaws.com": "datagovsg",
