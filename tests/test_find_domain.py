@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dns_server import TestDns
@@ -129,7 +130,8 @@ def test_sites_under_plain_name_variants_are_found_without_a_search(world_sb: Sa
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     settings = load_settings(**{k.lower(): v for k, v in world_sb.env().items()})
-    variants = world_sb.world.with_case("name_variant")
+    # (Sites that call themselves by another brand are known websites: tested below.)
+    variants = [c for c in world_sb.world.with_case("name_variant") if "brand_title" not in c.truth.hard_cases]
     assert len(variants) >= 8  # acmebright-eng.com, acme-group.sg, acmebrightsg.com, acmebright.asia ...
     companies = [Company(i, c.name, c.uen) for i, c in enumerate(variants)]
     decisions = asyncio.run(discover(settings, companies, HomepageCache(), together=True))
@@ -185,3 +187,81 @@ def test_without_a_proxy_only_names_that_resolve_are_requested(tmp_path: Path, m
     else:
         # A name resolving to loopback is no candidate for the SSRF guard: no request at all.
         assert decision.guesses_alive == 0 and requests == 0 and decision.candidates == []
+
+
+# --- precision: foreign namesakes and websites we already hold ---------------------------------
+
+
+def _settings(sb: SandboxHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.chdir(tmp_path)
+    return load_settings(**{k.lower(): v for k, v in sb.env().items()})
+
+
+def test_a_foreign_namesake_at_the_obvious_guess_is_never_taken(world_sb: SandboxHandle, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(world_sb, tmp_path, monkeypatch)
+    namesakes = world_sb.world.with_case("foreign_namesake")
+    assert len(namesakes) >= 5 and any(c.truth.domain is None for c in namesakes)
+    companies = [Company(i, c.name, c.uen) for i, c in enumerate(namesakes)]
+    decisions = asyncio.run(discover(settings, companies, HomepageCache(), together=True))
+    for company, decision in zip(namesakes, decisions):
+        foreign = company.truth.decoy_domains[0]
+        assert world_sb.world.host(f"www.{foreign}").kind == "foreign"
+        tried = {c.domain: c for c in decision.candidates}
+        # The obvious guess was fetched, its name matched, and the Malaysian evidence outweighed it.
+        assert tried[foreign].outcome == "rejected" and "foreign namesake" in " ".join(tried[foreign].reasons)
+        expected = company.truth.domain if company.truth.found_by == "guess" else None
+        assert decision.domain == expected, (company.name, decision.domain, company.truth.domain)
+
+
+def test_a_namesake_page_is_the_company_when_it_shows_its_uen_or_singapore_address(world_sb: SandboxHandle) -> None:
+    company = world_sb.world.with_case("foreign_namesake")[0]
+    foreign = world_sb.world.host(f"www.{company.truth.decoy_domains[0]}").company
+    from acra_enrich.enrich.discover.identity import identity_score
+    from acra_enrich.enrich.extract.page import extract_page
+    from acra_enrich.enrich.extract.signals import page_signals
+    from acra_enrich.sandbox import namesakes
+
+    page = namesakes.respond(foreign, "/").body.decode()
+    url = f"http://www.{foreign.truth.domain}/"
+
+    def score(html: str) -> Any:
+        facts = extract_page(url, html, role="home")
+        return identity_score(company.name, company.uen, facts, page_signals(html, facts.text))
+
+    alone = score(page)
+    assert alone.foreign and alone.score < 0.2 and alone.name_similarity >= 0.95
+    own_uen = score(page.replace("</footer>", f"<p>UEN: {company.uen}</p></footer>"))
+    sg_office = score(page.replace("</footer>", "<p>Singapore office: 10 Anson Road, Singapore 079903</p></footer>"))
+    assert own_uen.foreign is None and own_uen.score >= 0.85
+    assert sg_office.foreign is None and sg_office.score >= 0.5
+
+
+def test_a_known_website_is_kept_without_negative_evidence(world_sb: SandboxHandle, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(world_sb, tmp_path, monkeypatch)
+    branded = [c for c in world_sb.world.with_case("brand_title") if "uen_footer" not in c.truth.hard_cases]
+    assert branded
+    companies = [Company(i, c.name, c.uen, website_domain=c.truth.domain) for i, c in enumerate(branded)]
+    decisions = asyncio.run(discover(settings, companies, HomepageCache(), together=True))
+    for company, decision in zip(branded, decisions):
+        # "SerachosRes" for SERACHOS RESOURCES: the title does not carry the legal name; the
+        # site is still the one we hold, with a lower confidence, and no guess is tried.
+        assert (decision.domain, decision.found_by) == (company.truth.domain, "existing"), company.name
+        assert [c.found_by for c in decision.candidates] == ["existing"]
+    assert any(d.confidence < 0.5 for d in decisions)
+
+
+def test_a_known_website_with_negative_evidence_is_dropped(world_sb: SandboxHandle, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(world_sb, tmp_path, monkeypatch)
+    namesake = next(c for c in world_sb.world.with_case("foreign_namesake") if c.truth.found_by == "guess")
+    parked = next(c for c in world_sb.world.with_case("parked_decoy") if c.truth.domain)
+    lookalike = next(c for c in world_sb.world.with_case("lookalike_decoy") if c.truth.domain)
+    held = [(namesake, namesake.truth.decoy_domains[0]), (parked, parked.truth.decoy_domains[0]),
+            (lookalike, lookalike.truth.decoy_domains[0])]
+    companies = [Company(i, c.name, c.uen, website_domain=wrong) for i, (c, wrong) in enumerate(held)]
+    decisions = asyncio.run(discover(settings, companies, HomepageCache(), together=True))
+    for (company, wrong), decision in zip(held, decisions):
+        assert decision.candidates[0].domain == wrong and decision.candidates[0].outcome == "rejected"
+        assert decision.domain != wrong

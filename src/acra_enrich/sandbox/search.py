@@ -112,6 +112,9 @@ class SearchEngine:
                 continue
             if entry.kind == "parked":
                 decoys.append(Hit(d, f"http://{d}/", f"{d} - This domain may be for sale. Related searches.", "parked"))
+            elif entry.kind == "foreign":
+                decoys.append(Hit(f"{entry.company.brand} | Malaysia", f"https://www.{d}/",
+                                  f"{entry.company.display_name}, Kuala Lumpur.", "decoy"))
             else:
                 owner = entry.company
                 if owner.truth.site_host:

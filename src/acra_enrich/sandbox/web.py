@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from urllib.parse import urlencode, urlsplit
 
+from acra_enrich.sandbox import namesakes
 from acra_enrich.sandbox.http import Handler, SandboxRequest, SandboxResponse
 from acra_enrich.sandbox.responses import redirect
 from acra_enrich.sandbox.sites import Reading, Site, parked_page
@@ -44,6 +45,8 @@ def handler_for(world: World, host: str) -> Handler | None:
 def respond(world: World, entry: HostEntry, req: SandboxRequest) -> SandboxResponse:
     if entry.kind == "site":
         return Site(world, entry.company).respond(req)
+    if entry.kind == "foreign":
+        return namesakes.respond(entry.company, req.path or "/")
     if entry.kind == "redirect":
         # Sandbox sites are plain-http sites, so they redirect to their canonical http address.
         return redirect(f"http://{entry.target_host}{req.path}{_query_suffix(req)}")
@@ -67,6 +70,8 @@ def read(world: World, url: str) -> Reading | None:
         if entry.kind == "redirect":
             url = f"http://{entry.target_host}{path}"
             continue
+        if entry.kind == "foreign":
+            return namesakes.read(entry.company, url)
         if entry.kind == "parked":
             r = random.Random(f"{world.seed}:{host}:parked")
             html = parked_page(host.removeprefix("www."), entry.company, r)

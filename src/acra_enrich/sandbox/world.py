@@ -67,11 +67,15 @@ SEARCH_CASES = ("directory_above",)  # directories/socials rank above the real s
 # Drawn on their own (their own random stream, so every other company keeps its facts):
 DISCOVERY_CASES = (
     "name_variant",  # the site is under a plain variant of the name (acmebright-eng.com, acmegroup.com)
+    "foreign_namesake",  # <core>.com.sg is a Malaysian "(M) Sdn. Bhd." of the same name (KL address, +60)
+    "brand_title",  # the site calls itself by a brand, not its legal name ("LeewardPro")
 )
 ALL_HARD_CASES: tuple[str, ...] = (
     *EXCLUSIVE_CASES, *(c for c, _, _ in COMMON_CASES), *SEARCH_CASES, *DISCOVERY_CASES, "search_only",
 )
 NAME_VARIANT_SHARE = 0.35  # of the guessable sites
+FOREIGN_NAMESAKE_SHARE = 0.1  # of live companies with a guessable name
+BRAND_TITLE_SHARE = 0.15  # of the sites
 
 TECH_NAMES: tuple[str, ...] = (
     "WordPress", "Wix", "Shopify", "Squarespace", "Google Analytics", "Google Tag Manager",
@@ -93,6 +97,8 @@ _FOREIGN_STREETS = (("1 Raffles Place", "048616"), ("10 Anson Road", "079903"),
 _OFFICE_MOVES = (("Ubi Avenue 1", "Oxley Bizhub"), ("Kallang Avenue", "Aperia"),
                  ("Jalan Bukit Merah", "Henderson Industrial Park"), ("Cecil Street", "The Octagon"),
                  ("Changi Business Park Central 2", "UE BizHub East"), ("Woodlands Loop", "Woodlands Bizhub"))
+_KL_STREETS = (("Level 12, Menara Binjai, 2 Jalan Binjai", "50450"), ("Suite 8-3, Wisma UOA II, Jalan Pinang", "50450"),
+               ("No. 27, Jalan Sultan Ismail", "50250"), ("Level 20, Menara IMC, 8 Jalan Sultan Ismail", "50250"))
 _DECOY_ACTIVITIES = ("TECHNOLOGIES", "TRADING", "CONSULTING", "LOGISTICS", "INTERIORS", "HOLDINGS",
                      "MEDIA", "ENGINEERING", "FOODS", "TRAVEL")
 
@@ -178,6 +184,8 @@ class CompanyTruth:
     catch_all: bool = False  # the mail server accepts every address (ZeroBounce: catch-all)
     llm_invented: tuple[str, ...] = ()  # email, phone (E.164), URL the LLM emulation invents
     ats_url: str | None = None  # external job board (external_ats)
+    site_brand: str | None = None  # what the site calls itself when not its legal name (brand_title)
+    registration_no: str | None = None  # a foreign namesake's company number, printed on its site
 
 
 @dataclass(frozen=True)
@@ -198,10 +206,10 @@ class SandboxCompany:
 
     @property
     def brand(self) -> str:
-        return names.brand_name(self.name)
+        return self.truth.site_brand or names.brand_name(self.name)
 
 
-HostKind = Literal["site", "redirect", "parked"]
+HostKind = Literal["site", "redirect", "parked", "foreign"]
 
 
 @dataclass(frozen=True)
@@ -345,6 +353,16 @@ def _search_only_domain(name: str, r: random.Random) -> str:
     return f"{label}.{r.choice(('com', 'io', 'asia', 'co', 'net'))}"
 
 
+def _brand_title(seed: int, uen: str, name: str) -> str | None:
+    """A brand some sites use instead of their legal name: the lead word and the start of the
+    next, run together ("LEEWARD PRODUCTIONS" -> "LeewardPro"); drawn on its own stream."""
+    b = _rng(seed, uen, "brand")
+    tokens = names.name_tokens(name)
+    if b.random() >= BRAND_TITLE_SHARE or len(tokens) < 2 or len(tokens[0]) < 4 or len(tokens[1]) < 5:
+        return None
+    return tokens[0].capitalize() + tokens[1][:3].capitalize()
+
+
 def _decoy_uen(r: random.Random) -> str:
     # ROC numbers from 1950-1964: the sample generator registers local companies from 1965 on,
     # so a decoy never shares a UEN with a registry company.
@@ -386,8 +404,11 @@ class _Builder:
         elif status in LIVE_STATUSES and guesses and r.random() < 0.06:
             cases.add("parked_decoy")  # no website, yet its obvious domain answers
 
+        foreign = self._foreign_domain(uen, name, status, cases)
         # Guessable domains already owned by someone else are natural look-alikes.
         decoys = [d for d in guesses if d in self.hosts][:6]
+        if foreign is not None:
+            decoys.insert(0, foreign)
         free = [d for d in guesses if d not in self.taken]
         squatted: str | None = None
         if cases & {"parked_decoy", "lookalike_decoy"}:
@@ -431,7 +452,13 @@ class _Builder:
                     aliases.append(self._take(alias))
             company = replace(company, truth=self._site_truth(
                 company, r, domain, site_host, aliases, decoys, cases, reg_addr))
+            brand = _brand_title(self.seed, uen, name)
+            if brand is not None:
+                company = replace(company, truth=replace(company.truth, site_brand=brand,
+                                                         hard_cases=company.truth.hard_cases | {"brand_title"}))
             self._register_site(company)
+        if foreign is not None:
+            self._register_foreign(company, foreign)
         if squatted is not None:
             if "parked_decoy" in cases:
                 self.hosts[squatted] = HostEntry("parked", company)
@@ -561,6 +588,37 @@ class _Builder:
         for alias in t.alias_domains:
             self.hosts[alias] = HostEntry("redirect", company, t.site_host)
             self.hosts[f"www.{alias}"] = HostEntry("redirect", company, t.site_host)
+
+    def _foreign_domain(self, uen: str, name: str, status: str, cases: set[str]) -> str | None:
+        """The obvious guess, taken by a Malaysian namesake (drawn on its own random stream)."""
+        f = _rng(self.seed, uen, "foreign")
+        core = "".join(names.core_tokens(name))
+        if f.random() >= FOREIGN_NAMESAKE_SHARE or status not in LIVE_STATUSES or not names.guess_labels(name) \
+                or cases & {"parked_decoy", "lookalike_decoy"} or len(core) < 4:
+            return None
+        domain = f"{core}.com.sg"
+        if domain in self.taken:
+            return None
+        cases.add("foreign_namesake")
+        return self._take(domain)
+
+    def _register_foreign(self, company: SandboxCompany, domain: str) -> None:
+        """The Malaysian namesake owning `domain`: "(M) Sdn. Bhd.", Kuala Lumpur, +60, a company number."""
+        f = _rng(self.seed, company.uen, "foreign-site")
+        year = f.randrange(1995, 2024)
+        number = f"{year}01{f.randrange(10**6):06d} ({f.randrange(10**5, 10**7)}-{f.choice('ADHKMPTUVWX')})"
+        street, postcode = f.choice(_KL_STREETS)
+        decoy = SandboxCompany(
+            number.split()[0], f"{names.base_name(company.name)} (M) SDN. BHD.", "Live", "Foreign namesake",
+            f"{year}-0{f.randrange(1, 10)}-1{f.randrange(0, 10)}", company.industry, None,
+            CompanyTruth(domain=domain, found_by="guess", site_host=f"www.{domain}",
+                         emails=(f"{f.choice(_ROLE_LOCALS)}@{domain}",),
+                         phones=(f"+603{f.randrange(2000, 9999)}{f.randrange(10**4):04d}",),
+                         address=Address(street, postcode, "Kuala Lumpur", "Malaysia"), registration_no=number),
+            is_decoy=True)
+        self.decoys.append(decoy)
+        self.hosts[f"www.{domain}"] = HostEntry("foreign", decoy)
+        self.hosts[domain] = HostEntry("redirect", decoy, f"www.{domain}")
 
     def _register_lookalike(self, company: SandboxCompany, domain: str) -> None:
         """A same-word company with its own UEN and address owns `domain` (a decoy)."""

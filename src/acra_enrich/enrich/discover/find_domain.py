@@ -16,6 +16,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
+import structlog
 from cleanco import basename
 
 from acra_enrich.enrich.extract.dom import text_as_html
@@ -28,6 +29,8 @@ from acra_enrich.enrich.discover.blocklist import is_blocked
 from acra_enrich.enrich.discover.guesses import guess_domains
 from acra_enrich.enrich.sites import registrable_domain
 from acra_enrich.web import FetchResult, WebClient
+
+log = structlog.get_logger("acra_enrich.find_domain")
 
 ACCEPT_SCORE = 0.5
 EXACT_NAME = 0.95
@@ -170,12 +173,29 @@ async def _verify(
     candidate.reasons.extend(score.reasons)
     # Many small sites print nothing but their name on the homepage (the address and UEN
     # sit on a contact page): an exact name on a domain built from, or searched by, that
-    # name is enough, unless the page names another entity's UEN or is parked.
-    exact_name = score.name_similarity >= EXACT_NAME and not score.other_uens and not score.parked
+    # name is enough, unless the page names another entity's UEN, is parked or foreign.
+    exact_name = score.name_similarity >= EXACT_NAME and not score.other_uens and not score.parked \
+        and not score.foreign
     if exact_name:
         candidate.score = max(candidate.score, ACCEPT_SCORE)
     candidate.outcome = "accepted" if candidate.score >= ACCEPT_SCORE else "rejected"
+    if candidate.found_by == "existing" and candidate.outcome == "rejected" and _known_site_stands(
+            candidate, homepage, score):
+        # A website we hold (an earlier verified run, an import, an operator) is the company's
+        # unless its page says otherwise: brands differ from legal names ("LeewardPro" for
+        # Leeward Productions). A weak match only lowers its confidence.
+        candidate.outcome = "accepted"
+        candidate.reasons.append("known website kept: no negative evidence (weak name match)")
+        log.info("known_website_weak_match", domain=candidate.domain, company=company.name,
+                 confidence=candidate.score, name_similarity=score.name_similarity)
     return _Verified(score, signals, facts, homepage)
+
+
+def _known_site_stands(candidate: Candidate, homepage: FetchResult, score: IdentityScore) -> bool:
+    """A known website keeps its place unless parked, another UEN's, a foreign namesake's, or
+    now redirecting to another site (a lapsed domain taken over: verified like any candidate)."""
+    moved = registrable_domain(homepage.final_url) not in ("", candidate.domain)
+    return not score.negative and not moved
 
 
 async def _alive_guesses(web: WebClient, guesses: list[str], decision: DomainDecision) -> list[str]:

@@ -17,6 +17,7 @@ whole name; shortened industry words and group forms come next; region tags and 
     core            acmebright              .com.sg .com .sg
     brand           acme                    .com.sg .com .sg
     full            acmebrightengineering   .com.sg .com .sg
+    lead            acme (when not a common word)   .com.sg .com .sg
     core+short      acmebrighteng, acmebright-eng   .com.sg .com .sg
     core-hyphen     acme-bright             .com.sg .com .sg
     lead+short      acmeeng, acme-eng       .com.sg .sg .com
@@ -33,7 +34,7 @@ import unicodedata
 
 from cleanco import basename
 
-MAX_GUESSES = 40
+MAX_GUESSES = 45
 MAIN_SUFFIXES = (".com.sg", ".com", ".sg")
 # Line-of-business words that trail a name ("ACME BLUE TRADING") and are often left out
 # of the domain (acmeblue.com.sg); region tags likewise.
@@ -99,6 +100,8 @@ def _forms(words: list[str]) -> list[tuple[str, str, tuple[str, ...]]]:
         ("core", joined, MAIN_SUFFIXES), ("brand", "".join(brand), MAIN_SUFFIXES),
         ("full", "".join(words), MAIN_SUFFIXES),
     ]
+    if len(core) > 1 and len(lead) >= 4 and lead not in COMMON_WORDS and not lead.isdigit():
+        forms.append(("lead", lead, MAIN_SUFFIXES))
     if short:
         forms += [("core+short", joined + short, MAIN_SUFFIXES),
                   ("core+short", f"{joined}-{short}", MAIN_SUFFIXES)]

@@ -19,6 +19,11 @@ Weights (additive, then clamped to 0..1), and why:
                         look-alike keeps its (small) name evidence and still ranks above pages
                         that carry no evidence at all.
   parked    x0.05, <=0.02  a for-sale/parking page belongs to nobody, whatever its title says.
+  foreign   x0.15       a foreign namesake (foreign.py): an entity of the company's name with a
+                        foreign legal form ("(M) Sdn. Bhd."), or a foreign registry number;
+            x0.3        or a page whose country is not Singapore. Only when the page shows
+                        neither the company's own UEN nor a Singapore address: negative
+                        evidence outweighs a name match, positive proof outweighs it.
 
 Resulting order on typical pages: right name + own UEN (~0.95) > right name, no UEN (~0.55)
 > look-alike with another UEN (~0.1) > parked (~0).
@@ -32,6 +37,7 @@ from dataclasses import dataclass
 from cleanco import basename
 from rapidfuzz import fuzz
 
+from acra_enrich.enrich.discover.foreign import foreign_evidence
 from acra_enrich.enrich.facts import PageFacts
 from acra_enrich.enrich.extract.signals import PageSignals
 from acra_enrich.enrich.sites import registrable_domain
@@ -42,6 +48,8 @@ W_SG = 0.10
 OTHER_UEN_FACTOR = 0.25
 PARKED_FACTOR = 0.05
 PARKED_CEILING = 0.02
+FOREIGN_NAMESAKE_FACTOR = 0.15
+FOREIGN_REGION_FACTOR = 0.3
 NAME_FLOOR = 0.5
 DOMAIN_DISCOUNT = 0.9
 
@@ -62,6 +70,12 @@ class IdentityScore:
     sg_evidence: bool
     parked: bool
     reasons: tuple[str, ...]
+    foreign: str | None = None  # why the page looks like a foreign namesake's
+
+    @property
+    def negative(self) -> bool:
+        """Evidence against the page being the company's, whatever its name says."""
+        return bool(self.parked or self.foreign or (self.other_uens and not self.uen_match))
 
 
 def normalize_name(name: str) -> str:
@@ -129,7 +143,7 @@ def identity_score(company_name: str, uen: str | None, facts: PageFacts, signals
         score += W_UEN
         reasons.append(f"own UEN {wanted} on page (+{W_UEN:.2f})")
 
-    sg_address = facts.address is not None and (
+    sg_address = facts.address is not None and facts.address.value.country in (None, "Singapore") and (
         facts.address.value.country == "Singapore" or bool(facts.address.value.postal_code)
     )
     sg_phone = any(p.singapore_evidence for p in facts.phones)
@@ -141,6 +155,14 @@ def identity_score(company_name: str, uen: str | None, facts: PageFacts, signals
     if others and not uen_match and wanted:
         score *= OTHER_UEN_FACTOR
         reasons.append(f"other UEN {', '.join(others[:3])} on page (x{OTHER_UEN_FACTOR})")
+    foreign = None if uen_match or sg_address else foreign_evidence(company, facts)
+    if foreign is not None:
+        factor = FOREIGN_REGION_FACTOR if foreign.kind == "region" else FOREIGN_NAMESAKE_FACTOR
+        if foreign.kind == "region" and sg_phone:
+            foreign = None  # a Singapore line too: an SG company's overseas office
+        else:
+            score *= factor
+            reasons.append(f"foreign namesake: {foreign.detail} (x{factor})")
     if signals.parked:
         score = min(score * PARKED_FACTOR, PARKED_CEILING)
         reasons.append("parked domain")
@@ -156,4 +178,5 @@ def identity_score(company_name: str, uen: str | None, facts: PageFacts, signals
         sg_evidence=sg,
         parked=signals.parked,
         reasons=tuple(reasons),
+        foreign=foreign.detail if foreign else None,
     )
