@@ -151,7 +151,7 @@ class TaggingTransport(httpx.AsyncBaseTransport):
 def tagged_transports(sent: list[Sent]) -> Iterator[None]:
     build = web_client_module.build_transport
     with mock.patch.object(web_client_module, "build_transport",
-                           lambda settings: TaggingTransport(build(settings), sent)):
+                           lambda settings, resolver=None: TaggingTransport(build(settings, resolver), sent)):
         yield
 
 
@@ -377,7 +377,8 @@ def main() -> None:
             limit = c / statistics.mean(min_times)
             s2s_limit = c / statistics.mean(bound.min_time(chain, end_spacing=False) for chain in chains)
             requests = sum(len(chain) for chain in chains)
-            searches = sum(1 for chain in chains for r in chain if r.host in search_hosts and r.path in ("/html/", "/search"))
+            searches = sum(1 for chain in chains for r in chain
+                           if r.host in search_hosts and r.path in ("/html/", "/search"))
             pages = sum(r.pages_fetched for r in level.results)
             statuses = Counter(r.status for r in level.results)
             print(f"{c:>3} {level.wall_s:>7.1f} {rate:>6.2f} {limit:>6.2f} {rate / limit:>6.2f} {s2s_limit:>9.2f} "

@@ -113,10 +113,8 @@ class LaneSearcher:
 
 class SearchLane:
     def __init__(self, providers: Sequence[Provider], *, max_parked: int = 200) -> None:
-        self.providers = [p for p in providers if getattr(p.client, "enabled", True)]
-        for p in providers:
-            if p not in self.providers:
-                log.info("search_provider_disabled", provider=p.name)
+        # A provider without its key or base URL logged that once, when its client was built.
+        self.providers = [p for p in providers if p.client.enabled]
         self.max_parked = max_parked
         self._queue: deque[_Request] = deque()
         self._by_query: dict[str, _Request] = {}
@@ -161,10 +159,6 @@ class SearchLane:
 
     def stats(self) -> dict[str, ProviderStats]:
         return {p.name: p.stats for p in self.providers}
-
-    @property
-    def waiting(self) -> int:
-        return len(self._queue)
 
     async def aclose(self) -> None:
         for task in [self._worker, *self._calls]:
