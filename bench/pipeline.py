@@ -32,6 +32,11 @@ exactly LATENCY and nothing else costing time, is
               interval counts from the end of the previous exchange, when the host has seen it
             = s_j: start-to-start, the bare rule "requests to a host INTERVAL apart" ("s2s")
 
+The chain opens with the guesses' name lookups, which the pipeline sends
+NAME_LOOKUPS_AT_ONCE (8) at a time (through the sandbox's proxy each is a robots.txt request
+or a CONNECT, answered "cannot resolve" when the name has no site): those k requests are
+waves, not links, costing ceil(k / 8) * LATENCY, and each host's pacing counts from its wave.
+
 For p requests to one site and nothing else: T = (LATENCY + INTERVAL) * (p - 1) + LATENCY as
 paced, max(LATENCY, INTERVAL) * (p - 1) + LATENCY start-to-start. c companies proceed at once:
 
@@ -77,6 +82,7 @@ import argparse
 import asyncio
 import contextvars
 import heapq
+import math
 import os
 import statistics
 import tempfile
@@ -98,7 +104,7 @@ from acra_enrich.db import make_pool
 from acra_enrich.db.connection import describe_dsn
 from acra_enrich.enrich.deps import open_pipeline
 from acra_enrich.enrich.extract.page import extract_page
-from acra_enrich.enrich.discover.find_domain import Company
+from acra_enrich.enrich.discover.find_domain import NAME_LOOKUPS_AT_ONCE, Company
 from acra_enrich.enrich.pipeline import EnrichmentResult, enrich_company
 from acra_enrich.enrich.slots import Place, WorkSlots
 from acra_enrich.logs import configure_logging
@@ -287,6 +293,16 @@ class Politeness:
         end: float | None = None
         slack = 0.0
         last: dict[str, tuple[float, float, bool]] = {}  # host -> start, end of its previous request, robots.txt?
+        if not actual:
+            # The guesses' name lookups go out NAME_LOOKUPS_AT_ONCE at a time (through the
+            # sandbox's proxy each is a robots.txt request): waves, not a chain.
+            lookups = self.lookup_wave(chain)
+            for i, r in enumerate(chain[:lookups]):
+                start = (i // NAME_LOOKUPS_AT_ONCE) * self.latency_s
+                last[r.host] = (start, start + self.cost(r), r.path == ROBOTS_PATH)
+            if lookups:
+                end = math.ceil(lookups / NAME_LOOKUPS_AT_ONCE) * self.latency_s
+            chain = chain[lookups:]
         for r in chain:
             earliest = end if end is not None else (r.t_monotonic if actual else 0.0)
             if r.host in last:
@@ -298,6 +314,19 @@ class Politeness:
             end = start + self.cost(r)
             last[r.host] = (start, end, r.path == ROBOTS_PATH)
         return end or 0.0, slack
+
+    @staticmethod
+    def lookup_wave(chain: list[RequestRecord]) -> int:
+        """How many requests open the chain as name lookups: robots.txt requests (and proxy
+        CONNECTs) to hosts not seen before, ahead of any other request."""
+        seen: set[tuple[str, str]] = set()
+        n = 0
+        for r in chain:
+            if (r.method, r.host) in seen or not (r.method == "CONNECT" or r.path == ROBOTS_PATH):
+                break
+            seen.add((r.method, r.host))
+            n += 1
+        return n if n > 1 else 0
 
     def min_time(self, chain: list[RequestRecord], *, end_spacing: bool = True) -> float:
         return self.walk(chain, actual=False, end_spacing=end_spacing)[0]
