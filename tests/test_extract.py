@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from stdnum.sg import uen as sg_uen
@@ -610,6 +613,37 @@ def test_hard_cap_kills_the_worker() -> None:
     with pytest.raises(hardcap.HardCapExceeded):
         hardcap.run_capped(time.sleep, 30, timeout_s=0.5)
     assert hardcap.run_capped(len, "abc", timeout_s=30) == 3
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has ended; reaping it is its new parent's job
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_the_worker_ends_when_its_parent_is_killed() -> None:
+    # `kill -9` of a sweep must not leave its extraction worker running.
+    parent = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os, sys, time\n"
+         "from acra_enrich.enrich.extract import hardcap\n"
+         "print(hardcap.run_capped(os.getpid, timeout_s=60), flush=True)\n"
+         "time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        assert worker != parent.pid and _running(worker)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 30
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(worker)
 
 
 def test_about_text_is_capped_and_only_for_home_or_about() -> None:

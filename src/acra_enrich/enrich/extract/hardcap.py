@@ -14,7 +14,9 @@ from __future__ import annotations
 import atexit
 import importlib
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -27,6 +29,7 @@ R = TypeVar("R")
 # child would inherit in a locked state.
 _CONTEXT = multiprocessing.get_context("spawn")
 WARMUP_TIMEOUT_S = 120.0
+PARENT_CHECK_S = 1.0
 
 
 class HardCapExceeded(Exception):
@@ -37,6 +40,19 @@ def _import(module: str) -> None:
     importlib.import_module(module)
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end the worker when its parent is gone. A worker holds both ends of
+    its call queue's pipe, so a parent killed with SIGKILL (how operators stop a stuck sweep)
+    never gives it EOF: without this every `kill -9` would leave a worker behind."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 class _CappedPool:
     def __init__(self) -> None:
         self._turn = threading.Semaphore(1)  # one call at a time: the one worker is never shared
@@ -45,7 +61,8 @@ class _CappedPool:
 
     def _ready(self, module: str) -> ProcessPoolExecutor:
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=_CONTEXT)
+            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=_CONTEXT,
+                                                 initializer=_exit_with_parent, initargs=(os.getpid(),))
             self._warm = set()
         if module not in self._warm:
             try:
