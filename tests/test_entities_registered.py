@@ -1,6 +1,6 @@
 """The "Entities Registered with ACRA" file (data.gov.sg's most downloaded ACRA dataset):
 its real `*_desc` header loads status and type, its deregistered entities are never
-selected by a runner, and a file without any status column is loaded with a warning."""
+selected by a runner (direct, express, nightly's ICP candidates and daily targets), and a file without any status column is loaded with a warning."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import io
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -26,7 +27,10 @@ from acra_enrich.registry.company_sync import sync_companies
 from acra_enrich.registry.sample import iter_good_records, registered_status, write_acra_csv
 from acra_enrich.runners.direct import DirectParams, run_direct
 from acra_enrich.runners.express import ExpressParams, run_express
+from acra_enrich.runners.nightly import NightlyParams, run_nightly_for_tenant
 from acra_enrich.sandbox.testing import SandboxHandle, running_sandbox
+from acra_enrich.tenants.icp import parse_icp
+from acra_enrich.tenants.store import add_tenant, set_icp
 
 # The header exactly as data.gov.sg publishes it (shared/data/acra/SCHEMA.md).
 HEADER = "uen,issuance_agency_desc,uen_status_desc,entity_name,entity_type_desc,uen_issue_date,reg_street_name,reg_postal_code"
@@ -55,7 +59,7 @@ def _write(path: Path, header: str, rows: list[tuple[str, ...]]) -> Path:
 
 
 # Every runner that selects companies, as a function from the database (loaded with ROWS)
-# to the UENs it takes. Nightly joins this list when it lands.
+# to the UENs it takes.
 def _direct_selection(conn: psycopg.Connection) -> set[str]:
     class Seen:
         uens: set[str] = set()
@@ -81,8 +85,34 @@ def _express_selection(conn: psycopg.Connection) -> set[str]:
     return {uen for (uen,) in conn.execute("SELECT uen FROM companies WHERE company_id = ANY(%s)", (ids,))}
 
 
+def _nightly_selection(conn: psycopg.Connection, icp: dict[str, object]) -> set[str]:
+    """A tenant's real run: its ICP candidates and its daily targets (the two must agree)."""
+    # The file has no SSIC code: give every entity the ICP's industry, so that the status alone
+    # decides (a file merged with the full shape's would have them).
+    conn.execute("UPDATE companies SET industry_code = '62011'")
+    conn.commit()
+    conn.autocommit = True
+    tenant_id = add_tenant(conn, "T", None)
+    set_icp(conn, tenant_id, parse_icp(icp, "test"))
+    conn.autocommit = False
+    settings = load_settings()
+    summary = asyncio.run(run_nightly_for_tenant(settings, tenant_id, NightlyParams()))
+    assert summary.status == "done", summary.stop_reason
+    candidates = {uen for (uen,) in conn.execute(
+        "SELECT c.uen FROM icp_candidates i JOIN companies c USING (company_id) WHERE i.tenant_id = %s",
+        (tenant_id,))}
+    targets = {uen for (uen,) in conn.execute(
+        "SELECT c.uen FROM nightly_targets t JOIN companies c USING (company_id) WHERE t.run_id = %s",
+        (summary.run_id,))}
+    assert candidates == targets and summary.selected == len(targets)
+    return targets
+
+
 RUNNER_SELECTIONS: dict[str, Callable[[psycopg.Connection], set[str]]] = {
-    "direct": _direct_selection, "express": _express_selection}
+    "direct": _direct_selection, "express": _express_selection,
+    # Without `statuses` an ICP takes the live ones (ACRA_DIRECT_EXCLUDE_STATUSES); with them, those.
+    "nightly": partial(_nightly_selection, icp={"ssic_codes": ["62"]}),
+    "nightly-statuses": partial(_nightly_selection, icp={"ssic_codes": ["62"], "statuses": ["Registered"]})}
 
 
 @pytest.fixture(scope="module")
