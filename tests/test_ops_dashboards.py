@@ -1,5 +1,6 @@
-"""docs/ops: the Grafana dashboard and the Prometheus alert rules read only series the runners
-serve, in PromQL that parses, and load as the tools expect them."""
+"""docs/ops: the Grafana dashboard and the Prometheus alert rules read only series the product
+serves (the runners' registries, and the admin API's /metrics as it answers on a real
+database), in PromQL that parses, and load as the tools expect them."""
 
 from __future__ import annotations
 
@@ -12,19 +13,29 @@ from pathlib import Path
 import promql_parser
 import pytest
 import yaml
+import psycopg
+from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
-from acra_enrich.runners.metrics import DirectMetrics, ExpressMetrics
+from acra_enrich.api.app import create_app
+from acra_enrich.config import load_settings, reset_settings_cache
+from acra_enrich.runners.metrics import DirectMetrics, ExpressMetrics, NightlyMetrics
 
 OPS = Path(__file__).resolve().parents[1] / "docs" / "ops"
 _SERIES = re.compile(r"\b(acra_[a-z_]+)\b")
 
 
-def served_series() -> set[str]:
+RUNNERS = ("direct", "express", "nightly")
+API_SERIES = {"acra_queue_jobs", "acra_queue_oldest_ready_age_seconds", "acra_vendor_budget_used",
+              "acra_vendor_budget_remaining"}
+
+
+def runner_series() -> set[str]:
     """Every series name the runners' registries expose (counters with _total, histograms'
     _bucket/_sum/_count)."""
     names: set[str] = set()
-    for metrics in (DirectMetrics(), ExpressMetrics()):
+    for metrics in (DirectMetrics(), ExpressMetrics(), NightlyMetrics()):
         registry: CollectorRegistry = metrics.registry
         for family in registry.collect():
             names.update(sample.name for sample in family.samples)
@@ -35,6 +46,21 @@ def served_series() -> set[str]:
             if family.type == "gauge":  # a labelled gauge has no sample until a label is set
                 names.add(family.name)
     return names
+
+
+@pytest.fixture
+def api_series(db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """The gauges `acra-enrich serve` answers on /metrics (every family, with samples or not)."""
+    monkeypatch.setenv("ADMIN_API_TOKENS", "viewer-token-0123456789ab:viewer")
+    reset_settings_cache()
+    with TestClient(create_app(load_settings())) as client:
+        answer = client.get("/metrics", headers={"Authorization": "Bearer viewer-token-0123456789ab"})
+    assert answer.status_code == 200, answer.text
+    return {family.name for family in text_string_to_metric_families(answer.text)}
+
+
+def test_the_admin_api_serves_the_queue_and_budget_gauges(api_series: set[str]) -> None:
+    assert api_series == API_SERIES
 
 
 def dashboard_exprs() -> list[str]:
@@ -48,17 +74,22 @@ def rule_exprs() -> list[str]:
 
 
 @pytest.mark.parametrize("source", ["dashboard", "rules"])
-def test_every_expression_parses_and_reads_served_series(source: str) -> None:
+def test_every_expression_parses_and_reads_served_series(source: str, api_series: set[str]) -> None:
     exprs = dashboard_exprs() if source == "dashboard" else rule_exprs()
     assert len(exprs) >= 8
-    served = served_series()
+    served = runner_series() | api_series
     used: set[str] = set()
     for expr in exprs:
         promql_parser.parse(expr)  # raises on a syntax error
         used.update(_SERIES.findall(expr))
     assert used and used <= served, sorted(used - served)
-    # Both runners are covered.
-    assert any(n.startswith("acra_direct_") for n in used) and any(n.startswith("acra_express_") for n in used)
+    # Every runner is covered, and the nightly lane's processed, failures, latency, queue depth and budget.
+    for runner in RUNNERS:
+        assert any(n.startswith(f"acra_{runner}_") for n in used), runner
+    assert {"acra_nightly_companies_processed_total", "acra_nightly_failures_total",
+            "acra_nightly_latency_seconds_bucket", "acra_queue_oldest_ready_age_seconds"} <= used
+    if source == "dashboard":  # every gauge the admin API serves is on the dashboard, and the nightly budget
+        assert API_SERIES | {"acra_nightly_queue_depth", "acra_nightly_vendor_budget_left"} <= used
 
 
 def test_the_dashboard_asks_for_its_data_source_and_has_unique_panel_ids() -> None:

@@ -223,6 +223,11 @@ class Settings(BaseSettings):
         120, description="on SIGINT/SIGTERM, seconds running tenant runs get before they are released (they "
         "resume from their manifest)"
     )
+    nightly_error_alert_threshold: Annotated[float, Field(ge=0, le=100)] = Field(
+        5, description="failure percentage of nightly enrichments over NIGHTLY_ERROR_WINDOW_MIN minutes that "
+        "sends a Slack alert"
+    )
+    nightly_error_window_min: PosFloat = Field(60, description="minutes the nightly failure ratio is taken over")
     express_poll_interval_s: PosFloat = Field(
         30, description="an idle express dispatcher also looks for work this often (NOTIFY wakes it at once)"
     )

@@ -22,7 +22,6 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,7 +42,6 @@ from acra_enrich.errors import ConfigError
 from acra_enrich.jobs import (
     EXPRESS_ENRICH,
     EXPRESS_STAGING_UPSERT,
-    LANES,
     ClaimedJob,
     Dispatcher,
     JobType,
@@ -51,14 +49,13 @@ from acra_enrich.jobs import (
     RetryPolicy,
     RunningJob,
     enqueue_express_staging_upsert,
-    queue_depth,
 )
 from acra_enrich.jobs.kinds import OVERRIDES
 from acra_enrich.jobs.queue import enqueue_once
 from acra_enrich.registry.acra_ingest import LoadReport
 from acra_enrich.registry.company_sync import sync_companies, upsert_company
 from acra_enrich.runners.alerts import Spike, TimedFailureMonitor
-from acra_enrich.runners.metrics import ExpressMetrics
+from acra_enrich.runners.metrics import ExpressMetrics, LaneDepths
 from acra_enrich.runners.signals import on_stop_signals
 from acra_enrich.runners.statuses import excluded_status_patterns
 from acra_enrich.sqlfiles import fetch_one, load_queries
@@ -68,7 +65,6 @@ _Q = load_queries("acra_enrich.runners.sql", "express.sql")
 SINGAPORE = ZoneInfo("Asia/Singapore")
 DAILY_CAP_COUNTER = "acra_express"  # vendor_usage row counting companies per Asia/Singapore day
 DEFAULT_CRON = "*/15 * * * *"
-DEPTH_CACHE_S = 1.0
 STALE_RUN_S = 600.0  # an express run without a heartbeat for this long was killed
 log = structlog.get_logger("acra_enrich.express")
 # Not a company's fault: the job ends (and the queue retries it) or the dispatcher stops.
@@ -174,8 +170,6 @@ class ExpressRunner:
         self.pending: set[asyncio.Future[Any]] = set()
         self.log = log
         self.t0 = time.monotonic()
-        self._depth: dict[str, int] = {}
-        self._depth_at = float("-inf")
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -218,8 +212,7 @@ class ExpressRunner:
             async with open_pipeline(settings, pool) as deps, make_vendor_web_client(settings) as vendor_web:
                 self.deps = deps
                 self.slack = SlackClient(vendor_web, settings)
-                for lane in LANES:
-                    self.metrics.queue_depth.labels(lane=lane).set_function(partial(self._lane_depth, lane))
+                LaneDepths(lambda: self.pool).bind(self.metrics.queue_depth)
                 try:
                     if self.params.cron is None:
                         await self._dispatch(once=self.params.once)
@@ -469,24 +462,6 @@ class ExpressRunner:
         task = asyncio.ensure_future(work)
         self.pending.add(task)  # awaited before the run ends, so a stop loses no alert or counter
         task.add_done_callback(self.pending.discard)
-
-    def _lane_depth(self, lane: str) -> float:
-        """The queued jobs of a lane, read when /metrics is scraped (at most once a second)."""
-        now = time.monotonic()
-        if now - self._depth_at > DEPTH_CACHE_S:
-            if self.pool is None:
-                return float("nan")
-            try:
-                with self.pool.connection() as conn:
-                    depth = {"express": 0, "nightly": 0}
-                    for row in queue_depth(conn):
-                        if row["status"] == "queued":
-                            depth[row["lane"]] = row["jobs"]
-                self._depth, self._depth_at = depth, now
-            except Exception as exc:  # a scrape must answer; the log says why the value is missing
-                self.log.warning("queue_depth_unavailable", error=str(exc).strip()[:300])
-                return float("nan")
-        return float(self._depth.get(lane, 0))
 
 
 async def run_express(settings: Settings, params: ExpressParams, *, stop: asyncio.Event | None = None) -> ExpressSummary:

@@ -4,22 +4,30 @@ several in one process."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
-from collections.abc import Iterator
-
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from psycopg_pool import ConnectionPool
 
 from acra_enrich.config import Settings
 from acra_enrich.errors import ConfigError
+from acra_enrich.jobs import LANES, queue_depth
 
 # Enriching one company takes seconds to minutes (pacing, vendor calls).
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
 # Express latency runs from the staging job's enqueue to the company's completion: it includes
 # the wait in the queue (and the daily cap), so it spans seconds to hours (target p95 < 1 h).
 EXPRESS_LATENCY_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 900, 1800, 2700, 3600, 5400, 7200, 14400, 43200, 86400)
+# A nightly stage takes milliseconds (a set-based refresh) to an hour or more (a large shortlist's enrichment).
+STAGE_BUCKETS = (0.05, 0.25, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
+DEPTH_CACHE_S = 1.0
+log = structlog.get_logger("acra_enrich.metrics")
 
 
 class RunnerMetrics:
@@ -107,3 +115,67 @@ class ExpressMetrics(RunnerMetrics):
                             registry=self.registry)
         self.in_flight = Gauge("acra_express_in_flight", "Companies being enriched right now",
                                registry=self.registry)
+
+
+class NightlyMetrics(RunnerMetrics):
+    def __init__(self) -> None:
+        super().__init__()
+        r = self.registry
+        self.processed = Counter("acra_nightly_companies_processed", "Nightly target companies by outcome (ok, "
+                                 "partial, no_site, failed; fresh: enriched within ENRICH_RECHECK_DAYS, not again)",
+                                 ["status"], registry=r)
+        self.failures = Counter("acra_nightly_failures", "Nightly companies whose enrichment failed", registry=r)
+        self.latency = Histogram("acra_nightly_latency_seconds", "Wall time to enrich one nightly company",
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.in_flight = Gauge("acra_nightly_in_flight", "Nightly companies being enriched right now", registry=r)
+        self.stage_seconds = Histogram("acra_nightly_stage_seconds", "Duration of each stage of a tenant's run "
+                                       "(stages a resumed run found done are not counted)", ["stage"],
+                                       buckets=STAGE_BUCKETS, registry=r)
+        self.tenant_runs = Counter("acra_nightly_tenant_runs", "Tenant runs ended, by outcome (done, interrupted, "
+                                   "failed; refused: no ICP, disabled, already running)", ["status"], registry=r)
+        self.odoo_sync = Counter("acra_nightly_odoo_sync", "Companies the Odoo sync handled, by outcome of their "
+                                 "partner (created, updated, unchanged, failed)", ["outcome"], registry=r)
+        self.odoo_leads = Counter("acra_nightly_odoo_leads_created", "crm.lead records the Odoo sync created",
+                                  registry=r)
+        self.degraded = Counter("acra_nightly_degraded_steps", "Degraded steps of tenant runs (a budget reached, "
+                                "verification deferred, Odoo refusing or not configured, the daily cap), by stage",
+                                ["stage"], registry=r)
+        self.budget_left = Gauge("acra_nightly_vendor_budget_left", "Units left in a vendor's current window when "
+                                 "a tenant run last took its budget snapshot", ["vendor", "window"], registry=r)
+        self.queue_depth = Gauge("acra_nightly_queue_depth", "Jobs queued (ready or waiting) per lane "
+                                 "(run nightly --worker)", ["lane"], registry=r)
+        self.jobs = Counter("acra_nightly_jobs", "nightly_tenant jobs ended by this worker, by outcome (done, "
+                            "retried, failed, cancelled, deferred, released, lost)", ["outcome"], registry=r)
+        self.alerts = Counter("acra_nightly_alerts", "Failure-spike alerts raised", registry=r)
+
+
+class LaneDepths:
+    """Queued jobs per lane for a queue-depth gauge, read through `pool()` (None until the runner
+    has one) when /metrics is scraped, at most once a second."""
+
+    def __init__(self, pool: Callable[[], ConnectionPool | None]) -> None:
+        self.pool = pool
+        self._depth: dict[str, int] = {}
+        self._at = float("-inf")
+
+    def bind(self, gauge: Gauge) -> None:
+        for lane in LANES:
+            gauge.labels(lane=lane).set_function(partial(self.value, lane))
+
+    def value(self, lane: str) -> float:
+        now = time.monotonic()
+        if now - self._at > DEPTH_CACHE_S:
+            pool = self.pool()
+            if pool is None:
+                return float("nan")
+            try:
+                with pool.connection() as conn:
+                    depth: dict[str, int] = dict.fromkeys(LANES, 0)
+                    for row in queue_depth(conn):
+                        if row["status"] == "queued":
+                            depth[row["lane"]] = row["jobs"]
+                self._depth, self._at = depth, now
+            except Exception as exc:  # a scrape must answer; the log says why the value is missing
+                log.warning("queue_depth_unavailable", error=str(exc).strip()[:300])
+                return float("nan")
+        return float(self._depth.get(lane, 0))

@@ -11,9 +11,13 @@ import typer
 from acra_enrich.cli_support import database, err, fail, out
 from acra_enrich.config import Settings, get_settings
 from acra_enrich.errors import ConfigError
+from acra_enrich.db import make_pool
 from acra_enrich.runners.nightly.dag import NightlyParams, NightlySummary, run_nightly_for_tenant
+from acra_enrich.runners.nightly.kit import open_kit
+from acra_enrich.runners.nightly.watch import NightlyWatch
 from acra_enrich.runners.signals import on_stop_signals
 from acra_enrich.tenants.store import active_tenants, resolve_tenant
+from acra_enrich.vendors import SlackClient
 
 
 def run_nightly_cmd(
@@ -113,20 +117,29 @@ def scheduler_cmd(
 
 async def _run_all(settings: Settings, ids: list[int], params: NightlyParams,
                    ) -> tuple[list[NightlySummary], list[ConfigError]]:
-    """Each tenant in turn; one refused (no ICP, disabled, already running) does not stop the others."""
+    """Each tenant in turn, on one set of clients; one refused (no ICP, disabled, already running)
+    does not stop the others. /metrics is served while they run (not for a dry run)."""
     stop = asyncio.Event()
     uninstall = on_stop_signals(lambda sig: stop.set())
+    watch = NightlyWatch(settings)
     summaries, refused = [], []
     try:
-        for tenant_id in ids:
-            if stop.is_set():
-                break
-            try:
-                summaries.append(await run_nightly_for_tenant(settings, tenant_id, params, stop=stop))
-            except ConfigError as exc:
-                refused.append(exc)
+        if not params.dry_run:
+            watch.serve(settings)
+        with make_pool(settings, min_size=1) as pool:
+            async with open_kit(settings, pool) as kit:
+                watch.slack = SlackClient(kit.vendor_web, settings)
+                for tenant_id in ids:
+                    if stop.is_set():
+                        break
+                    try:
+                        summaries.append(await run_nightly_for_tenant(settings, tenant_id, params, kit=kit,
+                                                                      stop=stop, watch=watch))
+                    except ConfigError as exc:
+                        refused.append(exc)
         return summaries, refused
     finally:
+        watch.close()
         uninstall()
 
 

@@ -47,6 +47,7 @@ from acra_enrich.errors import ConfigError
 from acra_enrich.registry.company_sync import sync_companies
 from acra_enrich.runners.nightly.kit import NightlyKit, open_kit
 from acra_enrich.runners.nightly.odoo_sync import OdooSync, SyncFailed
+from acra_enrich.runners.nightly.watch import NightlyWatch
 from acra_enrich.runners.statuses import excluded_status_patterns
 from acra_enrich.scoring import LeadInputs, revenue_bucket, score_lead
 from acra_enrich.sqlfiles import fetch_one, load_queries
@@ -127,37 +128,47 @@ def _budget_snapshot(conn: psycopg.Connection, settings: Settings) -> dict[str, 
 
 async def run_nightly_for_tenant(settings: Settings, tenant_id: int, params: NightlyParams | None = None, *,
                                  kit: NightlyKit | None = None, stop: asyncio.Event | None = None,
-                                 ) -> NightlySummary:
+                                 watch: NightlyWatch | None = None) -> NightlySummary:
     """Run (or resume, or dry-run) one tenant's nightly DAG to its end; the summary says how it went.
 
     `kit` shares clients between tenant runs of one process (the worker); without it the run
-    builds its own. `stop` asks the run to stop taking companies (it resumes later)."""
+    builds its own. `stop` asks the run to stop taking companies (it resumes later). `watch`
+    (metrics and alerts) is the process's; without it the run counts into one nobody serves."""
     params = params or NightlyParams()
-    with connect(settings, autocommit=True) as system:
-        tenant = resolve_tenant(system, tenant_id)
-        if tenant.status != "active":
-            raise ConfigError(f"tenant {tenant.tenant_id} ({tenant.name}) is {tenant.status}; "
-                              "`acra-enrich tenants enable` it first")
-        locked = params.dry_run or bool(fetch_one(system, _Q["try_tenant_lock"], {"tenant_id": tenant_id})[0])
-        if not locked:
-            raise NightlyBusy(f"tenant {tenant_id} ({tenant.name}): another nightly run of this tenant is in "
-                              "progress; wait for it or stop it")
-        try:
-            with make_pool(settings, min_size=1, tenant_id=tenant_id) as pool:
-                run = _Run(settings, tenant.tenant_id, tenant.name, params, system, pool, stop)
-                if kit is not None:
-                    return await run.execute(kit)
-                async with open_kit(settings, pool) as own:
-                    return await run.execute(own)
-        finally:
-            if not params.dry_run:
-                system.execute(_Q["tenant_unlock"], {"tenant_id": tenant_id})
+    watch = watch or NightlyWatch(settings)
+    run: _Run | None = None
+    try:
+        with connect(settings, autocommit=True) as system:
+            tenant = resolve_tenant(system, tenant_id)
+            if tenant.status != "active":
+                raise ConfigError(f"tenant {tenant.tenant_id} ({tenant.name}) is {tenant.status}; "
+                                  "`acra-enrich tenants enable` it first")
+            locked = params.dry_run or bool(fetch_one(system, _Q["try_tenant_lock"], {"tenant_id": tenant_id})[0])
+            if not locked:
+                raise NightlyBusy(f"tenant {tenant_id} ({tenant.name}): another nightly run of this tenant is in "
+                                  "progress; wait for it or stop it")
+            try:
+                with make_pool(settings, min_size=1, tenant_id=tenant_id) as pool:
+                    run = _Run(settings, tenant.tenant_id, tenant.name, params, system, pool, stop, watch)
+                    if kit is not None:
+                        return await run.execute(kit)
+                    async with open_kit(settings, pool) as own:
+                        return await run.execute(own)
+            finally:
+                if not params.dry_run:
+                    system.execute(_Q["tenant_unlock"], {"tenant_id": tenant_id})
+    except ConfigError:
+        if not params.dry_run and (run is None or not run.finished):  # refused: the run never started
+            watch.run_ended("refused")
+        raise
 
 
 class _Run:
     def __init__(self, settings: Settings, tenant_id: int, name: str, params: NightlyParams,
-                 system: psycopg.Connection, pool: ConnectionPool, stop: asyncio.Event | None) -> None:
+                 system: psycopg.Connection, pool: ConnectionPool, stop: asyncio.Event | None,
+                 watch: NightlyWatch) -> None:
         self.settings = settings
+        self.watch = watch
         self.tenant_id = tenant_id
         self.params = params
         self.system = system
@@ -168,6 +179,7 @@ class _Run:
         self.stages: dict[str, tuple[str, dict[str, Any]]] = {}
         self.log = log.bind(tenant_id=tenant_id)
         self.t0 = time.monotonic()
+        self.finished = False
 
     # --- the run --------------------------------------------------------------------------
 
@@ -181,6 +193,7 @@ class _Run:
             return await asyncio.to_thread(self._dry_run, icp)
         self._open_run()
         self.summary.vendor_usage = {"before": _budget_snapshot(self.system, self.settings)}
+        self.watch.budgets(self.summary.vendor_usage["before"])
         try:
             await self._stage("refresh_companies", self._refresh_companies)
             await self._stage("refresh_candidates", lambda: self._refresh_candidates(icp))
@@ -247,6 +260,7 @@ class _Run:
         t = time.monotonic()
         payload = await work()
         payload["seconds"] = round(time.monotonic() - t, 3)
+        self.watch.stage_done(stage, payload["seconds"], payload.get("degraded", []))
         self._write_stage("end_stage", stage, "done", payload)
         self.summary.stages[stage] = "done"
         self._absorb(stage, payload)
@@ -277,6 +291,7 @@ class _Run:
         s.duration_s = time.monotonic() - self.t0
         try:
             s.vendor_usage["after"] = _budget_snapshot(self.system, self.settings)
+            self.watch.budgets(s.vendor_usage["after"])
             with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                 s.shortlist = cur.execute(_Q["shortlist"], {"run_id": self.run_id}).fetchall()
                 s.buckets = Counter(r["bucket"] for r in s.shortlist if r["bucket"])
@@ -289,6 +304,8 @@ class _Run:
                 conn.commit()
         except psycopg.Error as exc:
             self.log.error("run_not_closed", error=str(exc).strip()[:300])
+        self.watch.run_ended(s.status)
+        self.finished = True
         self.log.info("run_summary", **{k: v for k, v in s.as_dict().items() if k != "shortlist"})
 
     # --- 1. companies --------------------------------------------------------------------
@@ -348,11 +365,13 @@ class _Run:
                     "recheck_days": self.settings.enrich_recheck_days}).fetchall()
                 conn.commit()
             rows.sort(key=lambda r: r[1])
+            budgets = _budget_snapshot(self.system, self.settings)
+            self.watch.budgets(budgets)
             degraded = [] if cap else [f"daily cap of {self.summary.daily_cap} reached for {self.summary.day}: "
                                        f"{taken} companies already taken"]
             return {"company_ids": [r[0] for r in rows], "tiers": dict(Counter(r[2] for r in rows)),
                     "cap": cap, "daily_cap": self.summary.daily_cap, "taken_today": taken, "limit": self.params.limit,
-                    "budgets": _budget_snapshot(self.system, self.settings), "degraded": degraded}
+                    "budgets": budgets, "degraded": degraded}
 
         return await asyncio.to_thread(work)
 
@@ -373,6 +392,7 @@ class _Run:
             if done:
                 self.log.info("resume_enrich", already_enriched=done)
             self.summary.enriched["fresh"] += fresh
+            self.watch.fresh(fresh)
             return [t for t in self._targets() if t["enrich_status"] is None]
 
         todo = await asyncio.to_thread(prepare)
@@ -388,10 +408,11 @@ class _Run:
                     return
                 company = Company(target["company_id"], target["name"], target["uen"], target["website_domain"])
                 t = time.monotonic()
+                self.watch.metrics.in_flight.inc()
                 try:
                     result = await enrich_company(deps, company, run_id=self.run_id, tenant_id=self.tenant_id,
                                                   logger=self.log)
-                    status = result.status
+                    status, error = result.status, result.error
                     degraded.update(result.degraded)
                 except PASS_THROUGH:
                     raise
@@ -400,8 +421,11 @@ class _Run:
                     error = f"{type(exc).__name__}: {exc}"[:2000]
                     self.log.error("company_failed", company_id=company.company_id, error=error)
                     await asyncio.to_thread(self._record_failure, company, error, int((time.monotonic() - t) * 1000))
+                finally:
+                    self.watch.metrics.in_flight.dec()
                 await asyncio.to_thread(self._set, "set_enrich_status", company.company_id, status)
                 outcomes[status] += 1
+                await self.watch.company_done(status, time.monotonic() - t, error, self.run_id, self.log)
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -541,12 +565,14 @@ class _Run:
                         await sync.record_error(row["company_id"], str(exc)[:2000])
                         await asyncio.to_thread(self._set, "set_sync_status", row["company_id"], "failed",
                                                 str(exc)[:2000])
+                        self.watch.synced("failed")
                         return
                     counts[f"partner_{done.partner}"] += 1
                     counts["contacts_created"] += done.contacts_created
                     counts[f"lead_{done.lead}"] += 1
                     counts["kept_user_edits"] += len(done.kept_user_edits)
                     await asyncio.to_thread(self._set, "set_sync_status", row["company_id"], "synced")
+                    self.watch.synced(done.partner, lead_created=done.lead == "created")
 
             try:
                 async with asyncio.TaskGroup() as group:
@@ -565,6 +591,7 @@ class _Run:
         """Odoo cannot be used at all (key unset, login refused): every company records why."""
         for row in todo:
             await asyncio.to_thread(self._set, "set_sync_status", row["company_id"], "failed", reason[:2000])
+            self.watch.synced("failed")
         self.log.error("odoo_unavailable", reason=reason[:300])
         return {"synced": 0, "failed_all": len(todo), "degraded": [f"Odoo sync impossible: {reason}"[:300]]}
 
