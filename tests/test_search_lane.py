@@ -4,6 +4,7 @@ Tavily emulations (over real HTTP), and the direct sweep parking companies on it
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -90,6 +91,32 @@ async def test_the_same_query_waiting_twice_is_one_search(sb: SandboxHandle, mon
         answers = await asyncio.gather(*(lane.search(query) for _ in range(3)))
     assert {a.status for a in answers} == {"ok"} and len({a.hits for a in answers}) == 1
     assert len(sb.requests(host=DDG)) == 1
+
+
+ASKER: contextvars.ContextVar[str] = contextvars.ContextVar("asker", default="nobody")
+
+
+async def test_each_search_runs_in_the_context_of_the_company_that_asked(sb: SandboxHandle,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # Context-bound tags (a transport tagging requests with the company they serve) must name
+    # the asker, not whichever company happened to start the lane.
+    settings = settings_with(monkeypatch, search_providers="ddg,searxng", ddg_min_interval_s="1")
+    asked = queries(sb, 4)
+    seen: dict[str, str] = {}
+    async with lane_for(settings) as lane:
+        for provider in lane.providers:
+            def recording(query: str, search=provider.client.search):  # type: ignore[no-untyped-def]
+                seen[query] = ASKER.get()
+                return search(query)
+            monkeypatch.setattr(provider.client, "search", recording)
+
+        async def ask(company: str, query: str) -> str:
+            ASKER.set(company)
+            return (await lane.search(query)).status
+
+        statuses = await asyncio.gather(*(ask(f"company {i}", q) for i, q in enumerate(asked)))
+    assert statuses == ["ok"] * 4
+    assert seen == {q: f"company {i}" for i, q in enumerate(asked)}
 
 
 async def test_no_usable_provider_answers_at_once(sb: SandboxHandle, db: psycopg.Connection,

@@ -355,7 +355,9 @@ class WebClient:
             # Until the proxy has answered one CONNECT, probes go one at a time: if it refuses
             # tunnels, the rest go straight to http:// instead of each asking it again.
             async with self._tunnel_probe:
-                return await self._probe_robots(target[0])
+                if not self._tunnels_known.is_set():
+                    return await self._probe_robots(target[0])
+            # Known now: the probes that queued behind the first go together, not one by one.
         async with self._probe_gate:
             return await self._probe_robots(target[0])
 
@@ -457,6 +459,8 @@ class WebClient:
         answered = outcome.status is not None and outcome.error is None
         slot.record(outcome.latency_s, success=answered and (outcome.status or 0) < 400)
         if answered and self._proxied and self._proxy_could_not_resolve(outcome):
+            if hop.url.scheme == "https":
+                self._tunnels_known.set()  # it tried to open the tunnel: it does tunnel
             self._unresolvable.put(hop.url.host.lower(), time.monotonic() + NEGATIVE_TTL_S)
             outcome.error = NAME_NOT_RESOLVED
             outcome.detail = f"the proxy could not resolve {hop.url.host} (HTTP {outcome.status})"

@@ -23,6 +23,7 @@ reports each domain it verified from a provider's results (`verified`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -96,6 +97,9 @@ class _Request:
     asked: float
     tried: set[str] = field(default_factory=set)  # providers that failed it
     last_status: str = DISABLED
+    # The asking company's context: its search runs in it, not in that of whichever company
+    # happened to start the lane (context-bound tags, such as a transport's, stay right).
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,7 @@ class SearchLane:
             self._wake = asyncio.Event()
         self._wake.set()
         if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._dispatch(), name="search-lane")
+            self._worker = asyncio.create_task(self._dispatch(), name="search-lane", context=contextvars.Context())
 
     async def _dispatch(self) -> None:
         assert self._wake is not None
@@ -216,7 +220,7 @@ class SearchLane:
             provider = ready[0]  # SEARCH_PROVIDERS order
             self._queue.popleft()
             provider.in_flight += 1
-            task = asyncio.create_task(self._call(provider, request))
+            task = asyncio.create_task(self._call(provider, request), context=request.context)
             self._calls.add(task)
             task.add_done_callback(self._calls.discard)
 
