@@ -48,8 +48,10 @@ def test_a_run_end_to_end_then_a_resync_that_duplicates_nothing(nightly_env: dic
     history = rows(db, "SELECT company_id FROM company_enrichment_runs WHERE run_id = %s AND tenant_id = %s",
                    run, tenant)
     assert sorted(h[0] for h in history) == sorted(t[0] for t in targets)
-    scores = rows(db, "SELECT company_id, score, bucket, rationale FROM lead_scores WHERE tenant_id = %s", tenant)
-    assert len(scores) == 8 and all(r[3].startswith(f"{r[2]} (") for r in scores)
+    scores = rows(db, "SELECT company_id, score, bucket, rationale, rationale_source FROM lead_scores "
+                      "WHERE tenant_id = %s", tenant)
+    assert len(scores) == 8 and all(r[3].startswith(f"{r[2]} (") if r[4] == "rules" else f"A {r[2]}-" in r[3]
+                                    for r in scores)
     features = rows(db, "SELECT features FROM lead_features WHERE tenant_id = %s", tenant)
     assert len(features) == 8 and set(features[0][0]) >= {"icp_industry", "website_found", "verified_emails"}
     exported = {r[0] for r in scores if r[2] in ("High", "Medium")}

@@ -14,6 +14,7 @@ import sys
 import zlib
 from collections import Counter, deque
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
@@ -405,6 +406,35 @@ def test_openai_shape_and_invented_values(sb: SandboxHandle, client: httpx.Clien
     denied = _chat(client, "x", key=None)
     assert denied.status_code == 401 and set(denied.json()["error"]) == {"message", "type", "param", "code"}
     assert _chat(client, "x", key="sk-invalid").json()["error"]["code"] == "invalid_api_key"
+
+
+def test_openai_strict_schema_refusals_and_the_token_limit(sb: SandboxHandle, client: httpx.Client) -> None:
+    def ask(schema: dict[str, Any], **extra: Any) -> httpx.Response:
+        return client.post("http://api.openai.com/v1/chat/completions", headers={"Authorization": "Bearer sk-test"},
+                           json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], **extra,
+                                 "response_format": {"type": "json_schema", "json_schema": {
+                                     "name": "facts", "schema": schema, "strict": True}}})
+
+    open_object = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+    refused = ask(open_object)
+    assert refused.status_code == 400 and refused.json()["error"] == {
+        "message": "Invalid schema for response_format 'facts': In context=(), 'additionalProperties' is required "
+                   "to be supplied and to be false.",
+        "type": "invalid_request_error", "param": "response_format", "code": None}
+    nested = {"type": "object", "additionalProperties": False, "required": ["a"], "properties": {"a": {
+        "type": "object", "additionalProperties": False, "required": ["b"],
+        "properties": {"b": {"type": "string"}, "c": {"type": "string"}}}}}
+    assert ask(nested).json()["error"]["message"].endswith(
+        "In context=('properties', 'a'), 'required' is required to be supplied and to be an array including every "
+        "key in properties. Missing 'c'.")
+    long = {"type": "object", "additionalProperties": False, "required": ["about_text"],
+            "properties": {"about_text": {"type": "string"}}}
+    text = "Acme Widgets was established in 1999 and provides widgets to builders across the region."
+    whole = ask(long, messages=[{"role": "user", "content": text}]).json()
+    assert json.loads(whole["choices"][0]["message"]["content"]) == {"about_text": text}
+    cut = ask(long, max_tokens=3, messages=[{"role": "user", "content": text}]).json()
+    assert cut["choices"][0]["finish_reason"] == "length" and cut["usage"]["completion_tokens"] == 3
+    assert len(cut["choices"][0]["message"]["content"]) == 12
 
 
 def test_zerobounce_verdicts_bad_key_and_batch(sb: SandboxHandle, client: httpx.Client) -> None:

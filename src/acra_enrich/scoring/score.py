@@ -26,6 +26,7 @@ class LeadScore:
     score: float
     bucket: str
     rationale: str
+    named: tuple[str, ...] = ()  # the features the rationale names (drivers, then what held it back)
 
 
 def score(vector: Mapping[str, float]) -> float:
@@ -37,27 +38,35 @@ def bucket_of(value: float) -> str:
     return "High" if value >= HIGH_AT else "Medium" if value >= MEDIUM_AT else "Low"
 
 
-def rationale(vector: Mapping[str, float], value: float, unnamed: set[str] | frozenset[str] = frozenset()) -> str:
-    """One or two sentences: what drove the score (features at half or more, largest share of
-    the score first) and, below High, what held it back most (features under half). Features in
-    `unnamed` (ICP criteria the tenant did not set) are never named."""
+def rationale_factors(vector: Mapping[str, float], value: float, unnamed: set[str] | frozenset[str] = frozenset(),
+                      ) -> tuple[list[str], list[str]]:
+    """(drivers, held back): the features at half or more with the largest share of the score
+    (at most three) and, below High, the features under half that cost the most (at most two).
+    Features in `unnamed` (ICP criteria the tenant did not set) are never among them."""
     order = {name: i for i, name in enumerate(FEATURES)}
     named = [n for n in FEATURES if n not in unnamed]
     strong = sorted((n for n in named if vector.get(n, 0.0) >= 0.5),
                     key=lambda n: (-FEATURES[n][0] * vector.get(n, 0.0), order[n]))
-    bucket = bucket_of(value)
-    drivers = [FEATURES[n][1] for n in strong[:3]]
-    text = f"{bucket} ({value:.2f}): " + (", ".join(drivers) if drivers else "little fits") + "."
-    if bucket != "High":
+    weak: list[str] = []
+    if bucket_of(value) != "High":
         weak = sorted((n for n in named if vector.get(n, 0.0) < 0.5),
                       key=lambda n: (-FEATURES[n][0] * (1 - vector.get(n, 0.0)), order[n]))
-        if weak:
-            text += " Held back by " + " and ".join(_MISSING_TEXT[n] for n in weak[:2]) + "."
+    return strong[:3], weak[:2]
+
+
+def rationale(vector: Mapping[str, float], value: float, unnamed: set[str] | frozenset[str] = frozenset()) -> str:
+    """One or two sentences: what drove the score and what held it back (rationale_factors)."""
+    drivers, weak = rationale_factors(vector, value, unnamed)
+    text = f"{bucket_of(value)} ({value:.2f}): " + (", ".join(FEATURES[n][1] for n in drivers) or "little fits") + "."
+    if weak:
+        text += " Held back by " + " and ".join(_MISSING_TEXT[n] for n in weak) + "."
     return text
 
 
 def score_lead(inputs: LeadInputs, *, recheck_days: int, now: datetime | None = None) -> LeadScore:
     vector = feature_vector(inputs, recheck_days=recheck_days, now=now)
     value = score(vector)
-    return LeadScore(vector, features_hash(vector), value, bucket_of(value),
-                     rationale(vector, value, unset_criteria(inputs.fit)))
+    unnamed = unset_criteria(inputs.fit)
+    drivers, weak = rationale_factors(vector, value, unnamed)
+    return LeadScore(vector, features_hash(vector), value, bucket_of(value), rationale(vector, value, unnamed),
+                     (*drivers, *weak))

@@ -143,6 +143,11 @@ async def _run_all(settings: Settings, ids: list[int], params: NightlyParams,
         uninstall()
 
 
+# Why a company kept its rule-based rationale, as the summary says it.
+_WHY_RULES = {"no_llm": "no LLM configured (OPENAI_API_KEY unset)", "rejected": "rephrasing refused by the fact check",
+              "budget_exhausted": "OPENAI_DAILY_TOKENS_CAP reached"}
+
+
 def print_summary(s: NightlySummary) -> None:
     """Plain lines (label: value), readable at any terminal width and easy to grep."""
     title = f"nightly {'dry run' if s.dry_run else 'run ' + str(s.run_id)} of tenant {s.tenant_id} ({s.tenant}): {s.status}"
@@ -154,6 +159,12 @@ def print_summary(s: NightlySummary) -> None:
         lines.append(("emails", ", ".join(f"{k} {v}" for k, v in s.verification.items())))
     if s.buckets:
         lines.append(("scored", ", ".join(f"{b} {s.buckets[b]}" for b in ("High", "Medium", "Low") if s.buckets[b])))
+    if s.rationales:
+        origin = s.rationales
+        why = ", ".join(f"{_WHY_RULES.get(k, k.replace('_', ' '))} {v}" for k, v in sorted(origin.items())
+                        if k not in ("llm", "cached", "rules", "llm_tokens") and v)
+        lines.append(("rationales", f"LLM {origin.get('llm', 0)}, LLM cached {origin.get('cached', 0)}, rule-based "
+                      f"{origin.get('rules', 0)}" + (f" ({why})" if why else "")))
     if s.synced:
         lines.append(("odoo", ", ".join(f"{k} {v}" for k, v in sorted(s.synced.items()))))
     lines += [("degraded", note) for note in s.degraded]

@@ -47,9 +47,10 @@ from acra_enrich.errors import ConfigError
 from acra_enrich.registry.company_sync import sync_companies
 from acra_enrich.runners.nightly.kit import NightlyKit, open_kit
 from acra_enrich.runners.nightly.odoo_sync import OdooSync, SyncFailed
+from acra_enrich.runners.nightly.rationale import rephrase_rationales
 from acra_enrich.runners.nightly.watch import NightlyWatch
 from acra_enrich.runners.statuses import excluded_status_patterns
-from acra_enrich.scoring import LeadInputs, revenue_bucket, score_lead
+from acra_enrich.scoring import LeadInputs, LeadScore, revenue_bucket, score_lead
 from acra_enrich.sqlfiles import fetch_one, load_queries
 from acra_enrich.tenants.icp import Icp, candidate_params
 from acra_enrich.tenants.store import current_icp, odoo_connection, resolve_tenant
@@ -95,6 +96,7 @@ class NightlySummary:
     enriched: Counter[str] = field(default_factory=Counter)
     verification: dict[str, int] = field(default_factory=dict)
     buckets: Counter[str] = field(default_factory=Counter)
+    rationales: dict[str, int] = field(default_factory=dict)  # where rationales came from (LLM configured)
     synced: Counter[str] = field(default_factory=Counter)
     degraded: list[str] = field(default_factory=list)
     vendor_usage: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # before/after -> vendor
@@ -200,7 +202,7 @@ class _Run:
             await self._stage("select_targets", self._select_targets)
             await self._stage("enrich", lambda: self._enrich(kit))
             await self._stage("verify_emails", lambda: self._verify(kit))
-            await self._stage("score", self._score)
+            await self._stage("score", lambda: self._score(kit))
             await self._stage("odoo_sync", lambda: self._odoo_sync(kit))
         except _Stopped:
             self.summary.status, self.summary.stop_reason = "interrupted", "stop requested; resume with " \
@@ -282,6 +284,8 @@ class _Run:
             s.candidates = int(payload.get("candidates", 0))
         elif stage == "select_targets":
             s.selected = len(payload.get("company_ids", []))
+        elif stage == "score":
+            s.rationales = {k: int(v) for k, v in payload.get("rationale", {}).items()}
         elif stage == "verify_emails":
             s.verification = {k: int(v) for k, v in payload.items() if k.startswith(("verified", "unverified", "emails"))}
         s.degraded.extend(d for d in payload.get("degraded", []) if d not in s.degraded)
@@ -486,8 +490,8 @@ class _Run:
 
     # --- 6. score ----------------------------------------------------------------------------
 
-    def _lead_scores(self, conn: psycopg.Connection) -> Counter[str]:
-        buckets: Counter[str] = Counter()
+    def _lead_scores(self, conn: psycopg.Connection) -> list[tuple[int, LeadScore]]:
+        scored = []
         recheck = self.settings.enrich_recheck_days
         now = datetime.now(timezone.utc)
         with conn.cursor(row_factory=dict_row) as cur:
@@ -507,17 +511,23 @@ class _Run:
             conn.execute(_Q["upsert_features"], {**values, "features": Jsonb(lead.features)})
             conn.execute(_Q["upsert_score"], {**values, "score": lead.score, "bucket": lead.bucket,
                                               "rationale": lead.rationale, "features_hash": lead.features_hash})
-            buckets[lead.bucket] += 1
-        return buckets
+            scored.append((row["company_id"], lead))
+        return scored
 
-    async def _score(self) -> dict[str, Any]:
-        def work() -> dict[str, Any]:
+    async def _score(self, kit: NightlyKit) -> dict[str, Any]:
+        def work() -> list[tuple[int, LeadScore]]:
             with self.pool.connection() as conn:
-                buckets = self._lead_scores(conn)
+                scored = self._lead_scores(conn)
                 conn.commit()
-            return {"scored": sum(buckets.values()), "buckets": dict(buckets)}
+            return scored
 
-        return await asyncio.to_thread(work)
+        scored = await asyncio.to_thread(work)
+        payload = {"scored": len(scored), "buckets": dict(Counter(lead.bucket for _, lead in scored))}
+        if kit.llm is None:
+            payload["rationale"] = {"rules": len(scored), "no_llm": len(scored)}
+        else:  # the rule-based rationales are saved already: a failure here loses none
+            payload.update(await rephrase_rationales(self.pool, kit.llm, self.tenant_id, scored, self.log))
+        return payload
 
     # --- 7. Odoo -------------------------------------------------------------------------------
 
@@ -621,7 +631,7 @@ class _Run:
                     s.selected = len(selected)
                     if not cap:
                         s.degraded.append(f"daily cap of {s.daily_cap} reached for {s.day}: {taken} companies already taken")
-                    s.buckets = self._lead_scores(conn)
+                    s.buckets = Counter(lead.bucket for _, lead in self._lead_scores(conn))
                     connection = odoo_connection(conn)
                     with conn.cursor(row_factory=dict_row) as cur:
                         s.shortlist = cur.execute(_Q["shortlist"], {"run_id": self.run_id}).fetchall()

@@ -1,7 +1,8 @@
 """What a nightly process builds once and every tenant run shares: the pipeline's clients
 (one web client, so per-host politeness holds across tenants), the contacts stage without its
 per-company verification (a run verifies all its addresses in batches), the reader fallback
-chain (Jina, then Tavily) and the ZeroBounce client and cache for the batches."""
+chain (Jina, then Tavily), the ZeroBounce client and cache for the batches, and the LLM client
+(when configured) that rephrases rationales."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from acra_enrich.enrich.contacts.stage import ContactsStage, VerificationCache
 from acra_enrich.enrich.deps import open_pipeline
 from acra_enrich.enrich.discover.find_domain import Reader
 from acra_enrich.enrich.pipeline import PipelineDeps
-from acra_enrich.vendors import BudgetGate, TavilyClient, ZeroBounceClient, make_vendor_web_client
+from acra_enrich.enrich.refine.llm import LlmExtractStage
+from acra_enrich.vendors import BudgetGate, LlmClient, TavilyClient, ZeroBounceClient, make_vendor_web_client
 from acra_enrich.web import WebClient
 
 
@@ -53,6 +55,7 @@ class NightlyKit:
     cache: VerificationCache
     readers: ReaderChain
     vendor_web: WebClient
+    llm: LlmClient | None  # configured (OPENAI_API_KEY): rationales are rephrased with it
 
     def for_tenant(self, pool: ConnectionPool) -> PipelineDeps:
         return dataclasses.replace(self.deps, pool=pool)
@@ -72,6 +75,7 @@ async def open_kit(settings: Settings, pool: ConnectionPool) -> AsyncIterator[Ni
                 deps, reader=readers,
                 contacts_stage=ContactsStage(contacts.apify, contacts.lusha, contacts.zerobounce, contacts.cache,
                                              verify=False))
-            yield NightlyKit(settings, nightly_deps, contacts.zerobounce, contacts.cache, readers, vendor_web)
+            llm = deps.llm_stage.llm if isinstance(deps.llm_stage, LlmExtractStage) else None
+            yield NightlyKit(settings, nightly_deps, contacts.zerobounce, contacts.cache, readers, vendor_web, llm)
         finally:
             gate.close()

@@ -7,11 +7,21 @@ LinkedIn/social URLs, about text, employee count, address, postal code, city, co
 the company's name and website. Like a real model it reads obfuscated emails
 ("info [at] acme [dot] sg") and ignores image names such as logo@2x.png.
 
+Asked to rewrite a lead-scoring rationale (a `Rationale: High (0.72): a, b. Held back by c and
+d.` line in the prompt, a `rationale` property in the schema) it answers "A High-priority lead at
+0.72: a and b; held back by c and d." like a model that summarises hard and embellishes: it
+keeps at most four factors (a fifth is left out) and writes "hiring" as "hiring for 3 roles",
+a number the rationale never gave.
+
 For companies with the `llm_invents` hard case (recognised by a domain or UEN in the prompt)
 it also hallucinates: the company's `truth.llm_invented` email, phone and URL, none of which
 occurs in the prompt. `json_object` gets a fixed set of keys; no format gets a sentence.
 Errors use OpenAI's shape `{"error": {"message", "type", "param", "code"}}`: 401 without or
-with an "invalid" key, 400 for a missing model or messages.
+with an "invalid" key, 400 for a missing model or messages, and 400 (`param: "response_format"`)
+for a `strict` schema OpenAI refuses: an object without `additionalProperties: false`, or whose
+`required` does not list every property. An answer longer than `max_tokens` (or
+`max_completion_tokens`; 4 characters a token) is cut there with `finish_reason: "length"`,
+as a real model's is.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ _ADDRESS = re.compile(r"(\d+[A-Z]?\s+[A-Z][^\n]{3,90}?),?\s+Singapore\s+(\d{6})"
 _JOBS = re.compile(r"(\d+) open positions", re.I)
 _DOMAIN = re.compile(r"\b(?:www\.)?((?:[a-z0-9-]+\.)+(?:com\.sg|sg|com|io|asia|co|net))\b", re.I)
 _UEN = re.compile(r"\b(?:\d{8}[A-Z]|\d{9}[A-Z]|[ST]\d{2}[A-Z]{2}\d{4}[A-Z])\b")
+_RULE = re.compile(r"^Rationale: (High|Medium|Low) \((\d\.\d\d)\): (.*?)\.(?: Held back by (.*?)\.)?[ \t]*$", re.M)
 _MISSING = object()
 
 
@@ -60,6 +71,36 @@ def _error(status: int, message: str | None = None, code: str | None = None, par
         code = code or "rate_limit_exceeded"
     return SandboxResponse.json({"error": {"message": message or text, "type": type_ or kind,
                                            "param": param, "code": code}}, status)
+
+
+def _strict_violation(schema: Any, context: tuple[str, ...] = ()) -> str | None:
+    """What OpenAI's strict mode says about `schema`, or None when it accepts it."""
+    if not isinstance(schema, dict):
+        return None
+    where = f"In context=({', '.join(repr(c) for c in context)}{',' if len(context) == 1 else ''})"
+    kinds = schema.get("type")
+    if kinds == "object" or (isinstance(kinds, list) and "object" in kinds) or "properties" in schema:
+        if schema.get("additionalProperties") is not False:
+            return f"{where}, 'additionalProperties' is required to be supplied and to be false."
+        props = schema.get("properties") or {}
+        required = schema.get("required")
+        missing = [k for k in props if not isinstance(required, list) or k not in required]
+        if missing:
+            return (f"{where}, 'required' is required to be supplied and to be an array including every key in "
+                    f"properties. Missing '{missing[0]}'.")
+        for name, sub in props.items():
+            if (found := _strict_violation(sub, (*context, "properties", name))) is not None:
+                return found
+    for key in ("items",):
+        if (found := _strict_violation(schema.get(key), (*context, key))) is not None:
+            return found
+    for key in ("anyOf", "$defs", "definitions"):
+        options = schema.get(key)
+        subs = options.items() if isinstance(options, dict) else enumerate(options or [])
+        for name, sub in subs:
+            if (found := _strict_violation(sub, (*context, key, str(name)))) is not None:
+                return found
+    return None
 
 
 def _corpus(messages: list[Any]) -> str:
@@ -114,6 +155,8 @@ class _Reader:
         k = key.lower()
         many = kind == "array"
         c = self.company
+        if "rationale" in k:
+            return _rephrase(self.text)
         if "email" in k:
             found = self.emails + ([self.fake_email] if self.fake_email else [])
             return found if many else (self.fake_email or next(iter(self.emails), None))
@@ -144,6 +187,24 @@ class _Reader:
         if "name" in k and c:
             return c.display_name
         return _MISSING
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _rephrase(text: str) -> str | None:
+    m = _RULE.search(text)
+    if m is None:
+        return None
+    bucket, score, drivers, held = m.groups()
+    factors = [d for d in drivers.split(", ") if d != "little fits"]
+    weak = held.split(" and ") if held else []
+    kept = (factors + weak)[:4]
+    factors, weak = kept[:len(factors)], kept[len(factors):]
+    factors = ["hiring for 3 roles" if f == "hiring" else f for f in factors]
+    answer = f"A {bucket}-priority lead at {score}" + (f": {_join(factors)}" if factors else " with little that fits")
+    return answer + (f"; held back by {_join(weak)}." if weak else ".")
 
 
 def _identify(world: World, text: str) -> SandboxCompany | None:
@@ -240,7 +301,12 @@ def make_handler(world: World, faults: Faults) -> Handler:
         reader = _Reader(world, prompt)
         fmt = body.get("response_format") or {}
         if fmt.get("type") == "json_schema":
-            schema = (fmt.get("json_schema") or {}).get("schema") or {}
+            spec = fmt.get("json_schema") or {}
+            schema = spec.get("schema") or {}
+            refused = _strict_violation(schema) if spec.get("strict") else None
+            if refused is not None:
+                return _error(400, f"Invalid schema for response_format '{spec.get('name', '')}': {refused}",
+                              param="response_format")
             content = json.dumps(_fill(schema, schema, "", reader.value), ensure_ascii=False)
         elif fmt.get("type") == "json_object":
             keys = ("emails", "phones", "about_text", "linkedin_url", "employees_est")
@@ -249,12 +315,16 @@ def make_handler(world: World, faults: Faults) -> Handler:
         else:
             content = reader.about or "I could not find a description of the company in the text provided."
         digest = hashlib.sha256((prompt + json.dumps(fmt, sort_keys=True)).encode()).hexdigest()
-        prompt_tokens, completion_tokens = max(1, len(prompt) // 4), max(1, len(content) // 4)
+        finish = "stop"
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        if isinstance(limit, int) and len(content) > limit * 4:
+            content, finish = content[:limit * 4], "length"
+        prompt_tokens, completion_tokens = max(1, len(prompt) // 4), max(1, -(-len(content) // 4))
         return SandboxResponse.json({
             "id": f"chatcmpl-{digest[:29]}", "object": "chat.completion", "created": int(time.time()),
             "model": body["model"], "system_fingerprint": "fp_sandbox",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
-                         "logprobs": None, "finish_reason": "stop"}],
+                         "logprobs": None, "finish_reason": finish}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         })

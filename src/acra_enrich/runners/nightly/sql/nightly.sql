@@ -322,3 +322,17 @@ SELECT fired_at, fired_by, jobs FROM scheduler_slots WHERE slot_at = %(slot_at)s
 SELECT r.run_id FROM enrichment_runs r
 WHERE r.kind = 'nightly' AND EXISTS (SELECT 1 FROM nightly_targets t WHERE t.run_id = r.run_id)
 ORDER BY r.run_id DESC LIMIT 1
+
+-- name: rationale_cache_get
+-- Rephrased rationales by cache key (scoring/rephrase.py: cache_key), of the model asked now.
+SELECT features_hash, rationale FROM rationale_cache
+WHERE features_hash = ANY(%(keys)s::text[]) AND model = %(model)s
+
+-- name: rationale_cache_put
+INSERT INTO rationale_cache (features_hash, rationale, model) VALUES (%(key)s, %(rationale)s, %(model)s)
+ON CONFLICT (features_hash) DO UPDATE
+SET rationale = EXCLUDED.rationale, model = EXCLUDED.model, created_at = now()
+
+-- name: set_rationale
+UPDATE lead_scores SET rationale = %(rationale)s, rationale_source = %(source)s
+WHERE tenant_id = %(tenant_id)s AND company_id = ANY(%(company_ids)s::bigint[])
