@@ -1,7 +1,8 @@
 """`ingest acra`: stream an ACRA entity file into `staging_acra_companies`.
 
-The file is read in chunks of lines. Every record is parsed and checked in Python; good
-records go to PostgreSQL as the very bytes they arrived as (plus their line number and a
+The file is read in chunks of lines. Every record is parsed and checked in Python (on its
+bytes, split at commas once its well-formed quoted fields are masked; the csv module judges
+any line that is not that plain); good records go to PostgreSQL as the very bytes they arrived as (plus their line number and a
 hash of the line), through `COPY` into a session-local table; bad ones go to a spooled
 rejects file. One set-based statement then merges into staging by UEN, touching only rows
 whose hash changed. Nothing is held in memory beyond a chunk, and each file commits once,
@@ -22,6 +23,7 @@ redone in careful mode, which checks every quoted line and re-writes the odd one
 
 from __future__ import annotations
 
+import binascii
 import csv
 import gzip
 import hashlib
@@ -30,6 +32,7 @@ import multiprocessing
 import os
 import operator
 import re
+import struct
 import tempfile
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -64,6 +67,12 @@ _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2})?)?"
 # without quotes, or fully quoted with quotes doubled inside.
 _FIELD = rb'(?:"(?:[^"]|"")*+"|[^",\r\n]*+)'
 _CANONICAL_LINE = re.compile(rb"(?:" + _FIELD + rb",)*+" + _FIELD + rb"\r?\n?")
+# A quoted field as both readers read it: the whole field, from a separator to a separator,
+# within one line, every quote inside doubled.
+# (The quote comes first so the engine looks for it before any lookbehind.)
+_QUOTED_FIELD = re.compile(rb'"(?<![^,\n]")[^"\n]*+(?:""[^"\n]*+)*+"(?![^,\r\n])')
+# A line's key: the first 8 bytes of its md5, as the signed bigint staging's line_key holds.
+_LINE_KEY = struct.Struct(">q")
 
 ProgressCallback = Callable[[int], None]
 
@@ -208,6 +217,10 @@ class _ChunkParser:
         self._dates_of = operator.itemgetter(*indexes, *indexes[:1]) if indexes else None
         self._buffer = io.StringIO()
         self._rewrite = csv.writer(self._buffer, lineterminator="\n")
+        # The byte-level fast path splits a line only as far as the last field it checks.
+        needed = max([layout.uen_index, *indexes])
+        self._splits = min(needed + 1, layout.width - 1)
+        self._good_date_bytes: set[bytes] = {v.encode() for v in self._good_dates}
 
     def parse(self, lines: list[bytes], first_line_no: int) -> ParsedChunk:
         self.read, self.rejects = 0, []
@@ -266,6 +279,8 @@ class _ChunkParser:
     def parse_block(self, block: bytes, first_line_no: int, wanted: list[int] | None) -> ParsedChunk:
         """Like `parse` on the block's lines, or on the lines at the offsets in `wanted` (sorted) only."""
         if wanted is None:
+            if b"\x00" not in block and _is_utf8(block):
+                return self._parse_plain_block(block, first_line_no)
             return self.parse(_lines_of(block), first_line_no)
         lines = block.split(b"\n")
         data, read, rejects = [], 0, []
@@ -284,6 +299,67 @@ class _ChunkParser:
             start = end + 1
         return ParsedChunk(b"".join(data), read, rejects, len(lines))
 
+    def _parse_plain_block(self, block: bytes, first_line_no: int) -> ParsedChunk:
+        """`parse` for a block of valid UTF-8 without NUL bytes (nearly every block), on bytes.
+
+        A line is taken as it is when its quoted fields are well formed (so Python's csv module
+        and PostgreSQL read it as the same fields) and its field count, UEN and dates check out
+        on a split at commas. Any other line goes through `parse`, alone: the reference, whose
+        verdict (reject, tidy, or load) it then gets. A third of the csv module's cost per line.
+        """
+        width, splits, uen_index, suffix = self.layout.width, self._splits, self.layout.uen_index, self.suffix
+        dates_of, good_dates, known_good = self._dates_of, self._good_date_bytes, self._known_good
+        md5, hexlify, key_of = hashlib.md5, binascii.hexlify, _LINE_KEY.unpack_from
+        out: list[bytes] = []
+        emit = out.append
+        read, rejects = 0, []
+        lines = block.split(b"\n")
+        # Every well-formed quoted field made one NUL byte (the block has none): what remains of
+        # a line splits at its commas into the very fields csv and PostgreSQL read, and a quote
+        # left in it is one they might read differently.
+        plain = _QUOTED_FIELD.sub(b"\x00", block).split(b"\n") if b'"' in block else lines
+        ends_with_break = lines[-1] == b""
+        if ends_with_break:
+            lines.pop()
+        bodies, inner_cr = lines, set()
+        if b"\r" in block:  # CRLF line breaks; a bare CR inside a line is for csv to judge
+            bodies = [line.rstrip(b"\r") for line in lines]
+            inner_cr = {i for i, body in enumerate(bodies) if b"\r" in body}
+        commas = width - 1
+        line_no = first_line_no - 1
+        for i, body in enumerate(bodies):
+            line_no += 1
+            if not body:
+                continue  # a blank line is not a record
+            unquoted = plain[i]
+            if unquoted.count(b",") == commas and b'"' not in unquoted and not (inner_cr and i in inner_cr):
+                fields = unquoted.split(b",", splits)
+                uen = fields[uen_index]
+                # An ASCII-alphanumeric upper-case UEN needs no tidying (all-digit ones go the slow
+                # way); a quoted UEN or date is a NUL here, which no check passes.
+                if uen.isalnum() and uen.isupper() and (
+                    dates_of is None or good_dates.issuperset(dates_of(fields)) or known_good(dates_of(fields))
+                ):
+                    digest = md5(body).digest()
+                    emit(b"%s,%s,%d,%d%s\n" % (body, hexlify(digest), key_of(digest)[0], line_no, suffix))
+                    read += 1
+                    continue
+            odd = self.parse([lines[i] if i == len(lines) - 1 and not ends_with_break else lines[i] + b"\n"], line_no)
+            emit(odd.data)
+            read += odd.read
+            rejects.extend(odd.rejects)
+        self.read, self.rejects = read, rejects
+        return ParsedChunk(b"".join(out), read, rejects, len(lines))
+
+    def _known_good(self, values: tuple[bytes, ...]) -> bool:
+        """Whether every value is a real date or an absent marker; each good one is remembered."""
+        for value in values:
+            if value not in self._good_date_bytes:
+                if _bad_date(value.decode("utf-8")):
+                    return False
+                self._good_date_bytes.add(value)
+        return True
+
     def _reject(self, line_no: int, reason: str, raw: str) -> None:
         self.read += 1
         self.rejects.append((line_no, reason, raw))
@@ -293,11 +369,11 @@ class _ChunkParser:
         layout = self.layout
         if not record or (len(record) == 1 and not record[0].strip()):
             return None  # a blank line is not a record
+        if "\n" in record[-1] or "\r" in record[-1]:  # the chunk ended inside a quoted field
+            self._reject(line_no, UNTERMINATED, text)
+            return None
         if len(record) != layout.width:
             self._reject(line_no, f"wrong column count: {len(record)} fields, header has {layout.width}", text)
-            return None
-        if "\n" in record[-1] or "\r" in record[-1]:  # the file ended inside a quoted field
-            self._reject(line_no, UNTERMINATED, text)
             return None
         if undecodable:
             self._reject(line_no, "undecodable bytes: not valid UTF-8", text)
@@ -330,6 +406,14 @@ class _ChunkParser:
 
 
 UNTERMINATED = "unterminated quoted field (runs past the end of its line)"
+
+
+def _is_utf8(block: bytes) -> bool:
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _decode_one_by_one(lines: list[bytes]) -> tuple[list[str], set[int]]:
