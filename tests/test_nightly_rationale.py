@@ -179,3 +179,24 @@ def test_without_an_llm_the_rule_based_rationale_stays_and_the_run_says_so(
     leads = scored(db, 1)
     assert [(lead["source"], lead["text"]) for lead in leads] == [("rules", lead["rule"]) for lead in leads]
     assert openai_calls(sandbox) == 0
+
+
+def test_a_stated_revenue_figure_is_the_revenue_source_of_the_score(nightly_env: dict[str, str],
+                                                                     db: psycopg.Connection) -> None:
+    """companies.revenue_bucket: a figure the company's pages state comes before the estimates
+    (scoring/revenue.py); the stage keeps the source, and the feature follows the bucket."""
+    tenant = make_tenant(db, "A")
+    first = nightly(tenant)
+    targets = [r[0] for r in db.execute("SELECT company_id FROM nightly_targets WHERE run_id = %s ORDER BY position",
+                                        (first.run_id,)).fetchall()]
+    db.execute("UPDATE companies SET revenue_stated_sgd = 40000000, revenue_stated_text = 'S$40 million', "
+               "revenue_stated_url = 'https://x.sg/about' WHERE company_id = %s", (targets[0],))
+    db.execute("UPDATE companies SET revenue_stated_sgd = NULL WHERE company_id = ANY(%s)", (targets[1:],))
+    rescore(db, first.run_id)
+    assert nightly(tenant, from_manifest=first.run_id).status == "done"
+    rows = db.execute("SELECT c.company_id, c.revenue_bucket, c.revenue_source, f.features ->> 'revenue' "
+                      "FROM companies c JOIN lead_features f USING (company_id) WHERE c.company_id = ANY(%s) "
+                      "ORDER BY c.company_id", (targets,)).fetchall()
+    stated = {r[0]: r[1:] for r in rows if r[2] == "stated"}
+    assert stated == {targets[0]: ("10M-100M", "stated", "0.75")}
+    assert all(r[2] in ("employees", "paid_up_capital", None) for r in rows if r[0] != targets[0])

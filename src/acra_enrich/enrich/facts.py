@@ -66,6 +66,14 @@ class Address:
     country: str | None
 
 
+@dataclass(frozen=True)
+class StatedRevenue:
+    """A revenue figure the company's pages state (extract/revenue.py), in Singapore dollars."""
+
+    amount_sgd: int
+    as_written: str  # the amount as the page prints it ("S$12 million")
+
+
 @dataclass
 class _Facts:
     """The values extraction reports, each with the URL it came from."""
@@ -85,6 +93,7 @@ class _Facts:
     careers: bool = False
     jobs_count: Sourced[int] | None = None
     employees_est: Sourced[int] | None = None
+    revenue: Sourced[StatedRevenue] | None = None
     uens: list[Sourced[str]] = field(default_factory=list)
     text: str = ""
 

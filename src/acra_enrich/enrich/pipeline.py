@@ -115,6 +115,7 @@ class EnrichmentResult:
             "tech_stack": sorted({t.value for t in facts.tech_stack}) if facts else [],
             "jobs_count": facts.jobs_count.value if facts and facts.jobs_count else None,
             "employees_est": facts.employees_est.value if facts and facts.employees_est else None,
+            "revenue_sgd": facts.revenue.value.amount_sgd if facts and facts.revenue else None,
             "contacts": [c.__dict__ for c in self.contacts],
             "email_verification": self.email_status,
             "degraded": self.degraded,

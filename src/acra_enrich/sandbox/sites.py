@@ -237,6 +237,9 @@ class Site:
         if "employee_hint" in self.cases and t.employees_est:
             text = f"Today we are {self.employee_phrase.format(n=t.employees_est)}, serving clients across the region."
             page.add(f"<p>{escape(text)}</p>", text)
+        for sentence in (t.revenue_text, t.revenue_trap):
+            if sentence:
+                page.add(f"<p>{escape(sentence)}</p>", sentence)
         if t.jobs_count is not None:
             h, m = self._link("careers", "We're hiring - see our careers page")
             page.add(f"<p>{h}</p>", m)

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Literal
+from typing import Any, Literal
 
 import phonenumbers
 from stdnum.sg import uen as stdnum_uen
@@ -184,6 +184,13 @@ class CompanyTruth:
     catch_all: bool = False  # the mail server accepts every address (ZeroBounce: catch-all)
     llm_invented: tuple[str, ...] = ()  # email, phone (E.164), URL the LLM emulation invents
     ats_url: str | None = None  # external job board (external_ats)
+    # The about page's sentence stating the company's revenue, and the amount in SGD; phrased
+    # so only a reader of meaning (the LLM) gets it when `revenue_llm_only`. `revenue_trap`: a
+    # sentence with a figure that is not the company's revenue (its clients' growth, a goal).
+    revenue_text: str | None = None
+    revenue_sgd: int | None = None
+    revenue_llm_only: bool = False
+    revenue_trap: str | None = None
     site_brand: str | None = None  # what the site calls itself when not its legal name (brand_title)
     registration_no: str | None = None  # a foreign namesake's company number, printed on its site
 
@@ -249,6 +256,35 @@ class World:
 
 def _rng(seed: int, uen: str, purpose: str) -> random.Random:
     return random.Random(f"acra-sandbox:{seed}:{uen}:{purpose}")
+
+
+# (sentence with {amount}, amount as printed, SGD, only an LLM reads it)
+_REVENUE_STATEMENTS = (
+    ("Last year we achieved an annual turnover of {amount}.", "S${n} million", 1_000_000, False),
+    ("Our revenue exceeded {amount} in FY2024.", "SGD {n}m", 1_000_000, False),
+    ("Group revenue: {amount}.", "US${n} million", 1_350_000, False),
+    ("Annual sales of over {amount} and counting.", "S${n}0,000", 10_000, False),
+    ("Last year the business turned over more than {amount}.", "S${n} million", 1_000_000, True),
+)
+_REVENUE_TRAPS = (
+    "We have helped our clients grow their sales by S${n} million.",
+    "Our revenue target is S${n}0 million by 2030.",
+    "Plans start from S${n}9 per month.",
+)
+
+
+def _revenue(seed: int, uen: str) -> dict[str, Any]:
+    """A revenue sentence for some companies, a trap sentence for others (own draw: the rest of
+    the world is as before)."""
+    r = _rng(seed, uen, "revenue")
+    draw, n = r.random(), r.choice((2, 3, 4, 6, 8, 12, 15, 25, 40))
+    if draw < 0.3:
+        sentence, amount, unit, llm_only = r.choice(_REVENUE_STATEMENTS)
+        return {"revenue_text": sentence.format(amount=amount.format(n=n)), "revenue_sgd": n * unit,
+                "revenue_llm_only": llm_only}
+    if draw < 0.45:
+        return {"revenue_trap": r.choice(_REVENUE_TRAPS).format(n=n)}
+    return {}
 
 
 def _site_chance(status: str, entity_type: str) -> float:
@@ -551,7 +587,7 @@ class _Builder:
             tech_stack=tech, jobs_count=jobs, employees_est=employees, hard_cases=frozenset(cases),
             crawl_delay_s=crawl_delay, bait_emails=bait_emails, bait_phones=bait_phones,
             uen_on_site="uen_footer" in cases, charset=charset, people=people,
-            catch_all=r.random() < 0.1, llm_invented=invented, ats_url=ats_url,
+            catch_all=r.random() < 0.1, llm_invented=invented, ats_url=ats_url, **_revenue(self.seed, uen),
         )
 
     @staticmethod

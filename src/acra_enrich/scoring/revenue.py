@@ -1,8 +1,13 @@
 """`companies.revenue_bucket`: annual revenue in Singapore dollars, bucketed, from what the
 product knows, with the source kept (`companies.revenue_source`). The first source present wins:
 
-1. `stated`: a revenue figure stated on the company's own pages (an LLM-extracted value that
-   was found in the text), taken as is.
+1. `stated`: a revenue figure stated on the company's own pages, taken as is
+   (`companies.revenue_stated_sgd`, with the figure as written and its page in
+   `revenue_stated_text` / `revenue_stated_url`): read by extraction's conservative pattern
+   for plainly stated figures ("annual turnover of S$12 million", enrich/extract/revenue.py)
+   or, with an LLM configured, by the refine stage, whose figure must be an amount the pages
+   print, in a sentence not about growth, goals or clients (enrich/refine/llm.py). US dollars
+   are converted at a fixed rate; other currencies are not read.
 2. `employees`: the employee estimate times S$150,000, a typical revenue per employee of a
    Singapore SME (Department of Statistics' productivity figures put value added per worker
    near S$100k; revenue runs higher).

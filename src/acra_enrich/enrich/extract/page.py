@@ -28,6 +28,7 @@ from acra_enrich.enrich.extract.phones import extract_phones, merge_numbers
 from acra_enrich.enrich.extract.signals import PageSignals, page_signals
 from acra_enrich.enrich.sites import host_matches, registrable_domain
 from acra_enrich.enrich.extract.structured import StructuredData, extract_structured
+from acra_enrich.enrich.extract.revenue import find_revenue
 from acra_enrich.enrich.extract.techstack import detect_tech
 
 __all__ = [
@@ -164,6 +165,7 @@ def _extract_page(url: str, html: str, role: PageRole, text_limit: int, about_ti
         careers=careers,
         jobs_count=jobs,
         employees_est=employees,
+        revenue=find_revenue(visible, url),
         uens=_uens(visible, structured.identifiers, url),
         text=visible[:text_limit],
     )
@@ -268,6 +270,7 @@ def merge_facts(pages: Sequence[PageFacts], *, text_limit: int = 40_000) -> Comp
         careers=any(p.careers for p in pages),
         jobs_count=jobs,
         employees_est=employees,
+        revenue=_first(p.revenue for p in sorted(pages, key=lambda p: employee_order.get(p.role, 2))),
         uens=_dedupe(u for p in corpus_first for u in p.uens),
         text="\n\n".join(texts)[:text_limit],
         pages=[p.url for p in pages],

@@ -92,6 +92,7 @@ def _fields(facts: CompanyFacts | None, extra: dict[str, Any]) -> dict[str, Any]
         "tech_stack": [sourced(t) for t in facts.tech_stack],
         "jobs_count": sourced(facts.jobs_count),
         "employees_est": sourced(facts.employees_est),
+        "revenue": sourced(facts.revenue),
         "uens": [sourced(u) for u in facts.uens],
         "careers": facts.careers,
         "pages": facts.pages,
@@ -109,6 +110,7 @@ def persist(conn: psycopg.Connection, data: PersistInput) -> int:
     phone = main_phone(facts.phones) if facts else None
     fax = main_fax(facts.faxes) if facts else None
     tech = sorted({t.value for t in facts.tech_stack}) if facts else []
+    revenue = facts.revenue if facts else None
     with conn.transaction():
         conn.execute(_Q["update_company"], {
             "company_id": data.company_id,
@@ -127,6 +129,9 @@ def persist(conn: psycopg.Connection, data: PersistInput) -> int:
             "faxes": faxes,
             "tech_stack": Jsonb(tech) if tech else None,
             "jobs_count": facts.jobs_count.value if facts and facts.jobs_count else None,
+            "revenue_sgd": revenue.value.amount_sgd if revenue else None,
+            "revenue_text": revenue.value.as_written if revenue else None,
+            "revenue_url": revenue.source_url if revenue else None,
         })
         history_id = fetch_one(conn, _Q["insert_history"], {
             "run_id": data.run_id,

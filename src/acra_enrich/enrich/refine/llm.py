@@ -8,7 +8,9 @@ JSON-schema answer, asked in corpus order (home, about, contact first).
 Merging trusts the deterministic facts and only fills gaps. Models invent contact data, so
 every email, phone number and URL the model returns must occur in the corpus (or among the
 facts extraction already found) or it is discarded and counted (`discarded_invented`);
-numbers (employees, open jobs) and postal codes must occur too. A value the model adds keeps
+numbers (employees, open jobs) and postal codes must occur too, and a revenue figure must be an
+amount the corpus prints, in a sentence that is not about growth, goals or clients
+(extract/revenue.py: stated_in). A value the model adds keeps
 `method="llm"` and the URL of the page it occurs in. The stage never raises: a failed call
 leaves the deterministic facts as they were and names the reason in `degraded`.
 """
@@ -32,6 +34,7 @@ from acra_enrich.enrich.extract.emails import clean_email, extract_emails
 from acra_enrich.enrich.facts import Address, CompanyFacts, Phone, Sourced
 from acra_enrich.enrich.extract.links import profile_url, social_network
 from acra_enrich.enrich.extract.phones import extract_phones, same_number
+from acra_enrich.enrich.extract.revenue import stated_in
 from acra_enrich.enrich.sites import registrable_domain
 from acra_enrich.vendors.base import BUDGET_EXHAUSTED, DISABLED, OK, RATE_LIMITED, UNAUTHORIZED
 from acra_enrich.vendors.llm import LlmClient
@@ -55,6 +58,8 @@ _PROPERTIES: dict[str, Any] = {
     "social_urls": {**_STRINGS, "description": "other social profile URLs written in the text"},
     "employees_estimate": {"type": ["integer", "null"], "description": "head count stated in the text"},
     "open_jobs_count": {"type": ["integer", "null"], "description": "number of open positions stated"},
+    "annual_revenue": {**_NULLABLE_STRING, "description": "the company's own annual revenue or turnover if the text "
+                       "states a figure, copied as written with its currency (e.g. 'S$12 million')"},
     "street_address": _NULLABLE_STRING,
     "postal_code": _NULLABLE_STRING,
     "city": _NULLABLE_STRING,
@@ -315,6 +320,14 @@ class _Merge:
             change: dict[str, Any] = {attr: Sourced(value, page, METHOD)}
             f = dataclasses.replace(f, **change)
             self.count("added_fields")
+        figure = data.get("annual_revenue")
+        if f.revenue is None and isinstance(figure, str) and figure.strip():
+            found = next(((page, stated) for page, text in g.sections if (stated := stated_in(text, figure))), None)
+            if found is None:
+                self.invented("annual_revenue", figure)
+            else:
+                f = dataclasses.replace(f, revenue=Sourced(found[1], found[0], METHOD))
+                self.count("added_fields")
         postal = data.get("postal_code")
         if f.address is None and isinstance(postal, str) and postal.strip():
             page = g.text_page(postal.strip())

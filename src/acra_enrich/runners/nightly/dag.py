@@ -497,7 +497,7 @@ class _Run:
         with conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(_Q["lead_inputs"], {"run_id": self.run_id}).fetchall()
         for row in rows:
-            revenue = revenue_bucket(employees_est=row["employees_est"],
+            revenue = revenue_bucket(stated_sgd=row["revenue_stated_sgd"], employees_est=row["employees_est"],
                                      paid_up_capital_sgd=float(row["paid_up_capital_sgd"])
                                      if row["paid_up_capital_sgd"] is not None else None)
             conn.execute(_Q["set_revenue"], {"company_id": row["company_id"], "bucket": revenue[0] if revenue else None,

@@ -13,6 +13,10 @@ d.` line in the prompt, a `rationale` property in the schema) it answers "A High
 keeps at most four factors (a fifth is left out) and writes "hiring" as "hiring for 3 roles",
 a number the rationale never gave.
 
+A `revenue` property gets the first amount after a revenue word ("revenue", "turnover",
+"turned over", "sales") as printed, whatever the sentence says of it: "grow their sales by
+S$3 million" is read as revenue too, as a careless model would.
+
 For companies with the `llm_invents` hard case (recognised by a domain or UEN in the prompt)
 it also hallucinates: the company's `truth.llm_invented` email, phone and URL, none of which
 occurs in the prompt. `json_object` gets a fixed set of keys; no format gets a sentence.
@@ -56,6 +60,9 @@ _ADDRESS = re.compile(r"(\d+[A-Z]?\s+[A-Z][^\n]{3,90}?),?\s+Singapore\s+(\d{6})"
 _JOBS = re.compile(r"(\d+) open positions", re.I)
 _DOMAIN = re.compile(r"\b(?:www\.)?((?:[a-z0-9-]+\.)+(?:com\.sg|sg|com|io|asia|co|net))\b", re.I)
 _UEN = re.compile(r"\b(?:\d{8}[A-Z]|\d{9}[A-Z]|[ST]\d{2}[A-Z]{2}\d{4}[A-Z])\b")
+# A model reads a figure after a revenue word, whatever the sentence says it is.
+_REVENUE = re.compile(r"(?:revenue|turnover|turned over|sales)\b[^.\n]{0,40}?((?:S\$|SGD|US\$)\s?[\d,]+(?:\.\d+)?"
+                      r"(?:\s?(?:million|billion|m|bn)\b)?)", re.I)
 _RULE = re.compile(r"^Rationale: (High|Medium|Low) \((\d\.\d\d)\): (.*?)\.(?: Held back by (.*?)\.)?[ \t]*$", re.M)
 _MISSING = object()
 
@@ -157,6 +164,9 @@ class _Reader:
         c = self.company
         if "rationale" in k:
             return _rephrase(self.text)
+        if "revenue" in k or "turnover" in k:
+            m = _REVENUE.search(self.text)
+            return m.group(1) if m else None
         if "email" in k:
             found = self.emails + ([self.fake_email] if self.fake_email else [])
             return found if many else (self.fake_email or next(iter(self.emails), None))

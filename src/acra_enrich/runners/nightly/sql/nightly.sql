@@ -212,7 +212,7 @@ WHERE t.run_id = %(run_id)s AND e.company_id = t.company_id AND e.email = %(emai
 -- name: lead_inputs
 -- What scoring needs of each target company.
 SELECT c.company_id, coalesce(ic.fit, '{}'::jsonb) AS fit, c.website_domain, c.jobs_count,
-       coalesce(c.tech_stack, '[]'::jsonb) AS tech_stack, c.enriched_at, c.employees_est,
+       coalesce(c.tech_stack, '[]'::jsonb) AS tech_stack, c.enriched_at, c.employees_est, c.revenue_stated_sgd,
        (SELECT count(*) FROM lead_emails e WHERE e.company_id = c.company_id AND e.verification_status = 'valid')
            AS verified_emails,
        (SELECT coalesce(array_agg(k.title), '{}') FROM contacts k WHERE k.company_id = c.company_id) AS titles,
