@@ -21,6 +21,7 @@ import signal
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,8 +37,7 @@ from acra_enrich.config import Settings
 from acra_enrich.db import connect, database_dsn, make_pool
 from acra_enrich.enrich.deps import open_pipeline
 from acra_enrich.enrich.discover.find_domain import Company
-from acra_enrich.enrich.persist.store import PersistInput, persist
-from acra_enrich.enrich.pipeline import TRANSIENT_DB_ERRORS, PipelineDeps, enrich_company
+from acra_enrich.enrich.pipeline import TRANSIENT_DB_ERRORS, PipelineDeps
 from acra_enrich.errors import ConfigError
 from acra_enrich.jobs import (
     EXPRESS_ENRICH,
@@ -45,15 +45,20 @@ from acra_enrich.jobs import (
     ClaimedJob,
     Dispatcher,
     JobType,
-    PermanentJobError,
     RetryPolicy,
     RunningJob,
     enqueue_express_staging_upsert,
 )
 from acra_enrich.jobs.kinds import OVERRIDES
-from acra_enrich.jobs.queue import enqueue_once
 from acra_enrich.registry.acra_ingest import LoadReport
-from acra_enrich.registry.company_sync import sync_companies, upsert_company
+from acra_enrich.runners.job_work import (
+    ALREADY_DONE,
+    company_ids,
+    enrich_in_job,
+    job_companies,
+    queue_staged,
+    staging_params,
+)
 from acra_enrich.runners.alerts import Spike, TimedFailureMonitor
 from acra_enrich.runners.metrics import ExpressMetrics, LaneDepths
 from acra_enrich.runners.signals import on_stop_signals
@@ -67,8 +72,6 @@ DAILY_CAP_COUNTER = "acra_express"  # vendor_usage row counting companies per As
 DEFAULT_CRON = "*/15 * * * *"
 STALE_RUN_S = 600.0  # an express run without a heartbeat for this long was killed
 log = structlog.get_logger("acra_enrich.express")
-# Not a company's fault: the job ends (and the queue retries it) or the dispatcher stops.
-PASS_THROUGH: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, asyncio.CancelledError)
 
 
 @dataclass(frozen=True)
@@ -294,41 +297,10 @@ class ExpressRunner:
         overrides = self._overrides(job)
         batch_size = overrides.get("batch_size", self.params.batch_size)
         carried = {k: job.params[k] for k in ("authorized", *OVERRIDES) if k in job.params}
-        uens, since = job.params.get("uens"), job.params.get("since")
-        if not (isinstance(uens, list) and uens) and not isinstance(since, str):
-            raise PermanentJobError("params: expected `uens` (a non-empty list) or `since` (an ISO time)")
-        try:
-            since_at = datetime.fromisoformat(since) if isinstance(since, str) else None
-        except ValueError:
-            raise PermanentJobError(f"params.since {since!r}: not an ISO 8601 time") from None
-
-        def work() -> dict[str, Any]:
-            assert self.pool is not None
-            report: dict[str, Any] = {"enrich_jobs": 0, "companies": 0}
-            args: dict[str, Any]
-            with self.pool.connection() as conn:
-                if uens:
-                    unknown = [u for u in uens if upsert_company(conn, str(u)) is None]
-                    report["not_in_staging"] = unknown
-                    query, args = _Q["staged_companies_by_uens"], {"uens": [str(u) for u in uens]}
-                else:
-                    report["synced"] = sync_companies(conn, since=since_at).as_dict()
-                    query, args = _Q["staged_companies_since"], {"since": since_at}
-                conn.commit()
-                with conn.transaction(), conn.cursor(name=f"express_stage_{job.job_id}") as cur:
-                    cur.execute(query, {**args, "excluded": self.excluded})
-                    batch_no = 0
-                    while rows := cur.fetchmany(batch_size):
-                        enqueue_once(conn, EXPRESS_ENRICH, {
-                            **carried, "company_ids": [r[0] for r in rows],
-                            "staged_at": job.created_at.isoformat(), "parent_job_id": job.job_id,
-                        }, lane="express", tenant_id=job.tenant_id, priority=job.priority,
-                            idempotency_key=f"express:{job.job_id}:{batch_no}", max_attempts=job.max_attempts)
-                        batch_no += 1
-                        report["companies"] += len(rows)
-                    report["enrich_jobs"] = batch_no
-            return report
-
+        staging_params(job)  # a bad job fails before any work
+        assert self.pool is not None
+        work = partial(queue_staged, self.pool, job, enrich_type=EXPRESS_ENRICH, lane="express", batch_size=batch_size,
+                       excluded=self.excluded, carried=carried)
         report = await asyncio.to_thread(work)
         self.log.info("staging_upserted", job_id=job.job_id, batch_size=batch_size, **report)
         return report
@@ -336,14 +308,13 @@ class ExpressRunner:
     # --- job: enrich companies -------------------------------------------------------------------
 
     async def enrich(self, job: RunningJob) -> dict[str, Any]:
-        ids = job.params.get("company_ids")
-        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-            raise PermanentJobError("params.company_ids: expected a list of company ids")
+        ids = company_ids(job)
         overrides = self._overrides(job)
         job_slots = asyncio.Semaphore(overrides.get("concurrency", self.params.concurrency))
         cap = overrides.get("daily_cap", self.params.daily_cap)
         staged_at = datetime.fromisoformat(job.params["staged_at"]) if job.params.get("staged_at") else job.created_at
-        done, companies = await asyncio.to_thread(self._load, job.job_id, ids)
+        assert self.pool is not None
+        done, companies = await asyncio.to_thread(job_companies, self.pool, job.job_id, ids)
         todo = [c for c in companies if c.company_id not in done]
         outcome: Counter[str] = Counter(already_done=len(done), missing=len(ids) - len(companies))
         cap_reached = asyncio.Event()
@@ -370,13 +341,6 @@ class ExpressRunner:
                       "(Asia/Singapore); the rest of this job runs tomorrow")
         return {"companies": len(ids), **{k: v for k, v in outcome.items() if v}}
 
-    def _load(self, job_id: int, ids: list[int]) -> tuple[set[int], list[Company]]:
-        assert self.pool is not None
-        with self.pool.connection() as conn:
-            done = {r[0] for r in conn.execute(_Q["done_in_job"], {"job_id": job_id})}
-            found = {r[0]: Company(*r) for r in conn.execute(_Q["companies_by_id"], {"ids": ids})}
-        return done, [found[i] for i in ids if i in found]
-
     def _spend_cap(self, cap: int) -> bool:
         assert self.pool is not None
         with self.pool.connection() as conn:
@@ -384,39 +348,18 @@ class ExpressRunner:
 
     async def _enrich_one(self, job: RunningJob, company: Company, staged_at: datetime) -> str:
         deps = self.deps
-        assert deps is not None
-        row_log = self.log.bind(job_id=job.job_id, uen=company.uen, company_id=company.company_id)
+        assert deps is not None and self.pool is not None
         self.metrics.in_flight.inc()
-        t = time.monotonic()
         try:
-            try:
-                result = await enrich_company(deps, company, run_id=self.summary.run_id, tenant_id=job.tenant_id,
-                                              job_id=job.job_id, logger=self.log.bind(job_id=job.job_id))
-                status, error = result.status, result.error
-            except psycopg.errors.UniqueViolation:
-                row_log.info("already_recorded", note="an earlier attempt of this job finished this company")
-                return "already_done"
-            except PASS_THROUGH:
-                raise
-            except Exception as exc:  # a bug or bad data in persist: record it, go on with the job
-                status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
-                row_log.error("company_failed", error=error)
-                try:
-                    await asyncio.to_thread(self._record_failure, job, company, error,
-                                            int((time.monotonic() - t) * 1000))
-                except psycopg.errors.UniqueViolation:
-                    return "already_done"
+            status, error = await enrich_in_job(deps, self.pool, company, run_id=self.summary.run_id,
+                                                tenant_id=job.tenant_id, job_id=job.job_id,
+                                                logger=self.log.bind(job_id=job.job_id))
         finally:
             self.metrics.in_flight.dec()
+        if status == ALREADY_DONE:
+            return status
         self._account(status, error, staged_at)
         return status
-
-    def _record_failure(self, job: RunningJob, company: Company, error: str, duration_ms: int) -> None:
-        assert self.pool is not None
-        with self.pool.connection() as conn:
-            persist(conn, PersistInput(company_id=company.company_id, status="failed", run_id=self.summary.run_id,
-                                       tenant_id=job.tenant_id, job_id=job.job_id, error=error,
-                                       duration_ms=duration_ms))
 
     def _account(self, status: str, error: str | None, staged_at: datetime) -> None:
         s = self.summary

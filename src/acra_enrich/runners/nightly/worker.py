@@ -1,6 +1,7 @@
 """`acra-enrich run nightly --worker`: a dispatcher of the `nightly` lane that runs `nightly_tenant`
-jobs, SCHED_TENANT_CONCURRENCY tenants at once, sharing one set of clients and one watch
-(/metrics with the lanes' queue depth, failure-spike alerts).
+jobs, SCHED_TENANT_CONCURRENCY tenants at once, and the lane's `staging_upsert` /
+`enrich_candidates` jobs (queued.py), sharing one set of clients and one watch (/metrics with
+the lanes' queue depth, failure-spike alerts).
 
 A job's next attempt (after a crash, a lost lease or a stop) resumes the run its earlier
 attempt started. A tenant whose run is already in progress elsewhere makes the job wait a
@@ -22,6 +23,7 @@ from acra_enrich.errors import ConfigError
 from acra_enrich.jobs import DispatchStats, Dispatcher, JobType, PermanentJobError, RetryPolicy, RunningJob
 from acra_enrich.runners.nightly.dag import NightlyBusy, NightlyParams, run_nightly_for_tenant
 from acra_enrich.runners.nightly.kit import open_kit
+from acra_enrich.runners.nightly.queued import QueuedJobs
 from acra_enrich.runners.metrics import LaneDepths
 from acra_enrich.runners.nightly.scheduler import NIGHTLY_TENANT
 from acra_enrich.runners.nightly.watch import NightlyWatch
@@ -67,7 +69,8 @@ async def _serve(settings: Settings, watch: NightlyWatch, once: bool, stop: asyn
                         "degraded": summary.degraded}
 
             dispatcher = Dispatcher(
-                database_dsn(settings), lane="nightly", job_types={NIGHTLY_TENANT: JobType(handle)},
+                database_dsn(settings), lane="nightly",
+                job_types={NIGHTLY_TENANT: JobType(handle), **QueuedJobs(settings, pool, kit, watch, log).job_types()},
                 concurrency=settings.sched_tenant_concurrency, lease_s=settings.jobs_lease_s,
                 poll_s=settings.sched_poll_interval_s, grace_s=settings.sched_grace_s,
                 retry=RetryPolicy(settings.jobs_retry_base_s, settings.jobs_retry_max_s),

@@ -336,3 +336,10 @@ SET rationale = EXCLUDED.rationale, model = EXCLUDED.model, created_at = now()
 -- name: set_rationale
 UPDATE lead_scores SET rationale = %(rationale)s, rationale_source = %(source)s
 WHERE tenant_id = %(tenant_id)s AND company_id = ANY(%(company_ids)s::bigint[])
+
+-- name: run_of_enrich_job
+-- The run row of a queued enrich job (runners/nightly/queued.py), whatever became of it: the
+-- job's every attempt counts under one run.
+SELECT run_id FROM enrichment_runs
+WHERE kind = 'nightly' AND params ->> 'job_id' = %(job_id)s::text AND params ->> 'job_type' = %(job_type)s
+ORDER BY run_id DESC LIMIT 1
