@@ -24,6 +24,7 @@ from resolve_helpers import make_service
 
 def _wait_for_start() -> None:
     start = Path(os.environ["START_FILE"])
+    Path(os.environ["READY_FILE"]).touch()  # connected and imported: the parent starts us all together
     deadline = time.monotonic() + 60
     while not start.exists():
         if time.monotonic() > deadline:

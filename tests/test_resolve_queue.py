@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
@@ -23,10 +24,19 @@ WORKERS = Path(__file__).with_name("resolve_workers.py")
 
 def _start_workers(env: dict[str, str], tmp_path: Path, *argv_per_worker: list[str]) -> list[subprocess.Popen[str]]:
     start = tmp_path / "start"
-    procs = [subprocess.Popen([sys.executable, str(WORKERS), *argv], env={**env, "START_FILE": str(start)},
+    ready = [tmp_path / f"ready-{i}" for i in range(len(argv_per_worker))]
+    procs = [subprocess.Popen([sys.executable, str(WORKERS), *argv],
+                              env={**env, "START_FILE": str(start), "READY_FILE": str(flag)},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for argv in argv_per_worker]
-    start.touch()  # every worker has connected by now or will find the file at once
+             for argv, flag in zip(argv_per_worker, ready)]
+    # Start them together only once every one has connected: on a loaded machine a slow
+    # starter would otherwise find the queue already drained by the others.
+    deadline = time.monotonic() + 120
+    while not all(flag.exists() for flag in ready):
+        if any(proc.poll() is not None for proc in procs) or time.monotonic() > deadline:
+            break  # _finish reports the worker that died or hung
+        time.sleep(0.01)
+    start.touch()
     return procs
 
 
