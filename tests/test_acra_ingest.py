@@ -198,6 +198,27 @@ def test_duplicate_uen_in_one_file_last_wins_and_earlier_is_rejected(db: psycopg
         2, "duplicate UEN 201912345N in file: superseded by line 4")
 
 
+def _staging_indexes(conn: psycopg.Connection) -> set[str]:
+    return {row[0] for row in conn.execute(
+        "SELECT indexdef FROM pg_indexes WHERE tablename = 'staging_acra_companies'")}
+
+
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_a_first_load_rebuilds_exactly_the_indexes_it_dropped(db: psycopg.Connection, tmp_path: Path,
+                                                              duplicate: bool) -> None:
+    # The first load into an empty table drops staging's indexes and builds them after the
+    # copy; a UEN twice makes the rebuild fail and the load start again through the merge.
+    migrated = _staging_indexes(db)
+    path = tmp_path / "acra.csv"
+    _generate(path, rows=500, seed=4)
+    if duplicate:
+        with open(path, "ab") as handle:
+            handle.write(path.read_bytes().split(b"\n")[1] + b"\n")
+    report = load_acra_file(db, path)
+    assert report.inserted == 500 and report.rejected == int(duplicate)
+    assert _staging_indexes(db) == migrated and len(migrated) == 4
+
+
 def test_a_failed_load_leaves_staging_as_it_was(db: psycopg.Connection, tmp_path: Path) -> None:
     path = tmp_path / "acra.csv"
     _generate(path, rows=100, seed=1)
@@ -229,6 +250,20 @@ def test_parallel_parsing_gives_the_same_result(db: psycopg.Connection, tmp_path
     assert report.inserted == manifest.good_rows  # type: ignore[attr-defined]
     assert db.execute("SELECT count(DISTINCT source_line) FROM staging_acra_companies").fetchone()[0] == report.inserted
     assert load_acra_file(db, path, workers=2).unchanged == report.inserted
+
+
+def test_parallel_parsing_of_short_lines_whose_output_outgrows_a_shared_slot(db: psycopg.Connection,
+                                                                            tmp_path: Path) -> None:
+    # A worker leaves its output in a shared slot of 4 x a block; two-column lines grow ~7 x
+    # (hash, key, line number, file, load), so these blocks come back the slow way, in order.
+    path = tmp_path / "uens.csv"
+    rows = 150_000
+    path.write_bytes(b"uen,entity_name\n" + b"".join(b"2019%06dK,A\n" % i for i in range(rows)))
+    report = load_acra_file(db, path, workers=2)
+    assert (report.inserted, report.rejected) == (rows, 0)
+    assert db.execute(
+        "SELECT count(*) FROM staging_acra_companies WHERE source_line <> substr(uen, 5, 6)::int + 2"
+    ).fetchone()[0] == 0
 
 
 def test_a_quote_inside_an_unquoted_field_is_loaded_as_written(db: psycopg.Connection, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ import csv
 import gzip
 import hashlib
 import io
+import mmap
 import multiprocessing
 import os
 import operator
@@ -191,7 +192,7 @@ def _bad_date(value: str) -> str | None:
 
 @dataclass
 class ParsedChunk:
-    data: bytes  # good lines, ready for COPY
+    data: bytes | memoryview  # good lines, ready for COPY (a view: valid until the next chunk is asked for)
     read: int  # records seen, good and rejected
     rejects: list[tuple[int, str, str]]  # (line number, reason, raw text)
     lines: int  # physical lines consumed
@@ -310,7 +311,7 @@ class _ChunkParser:
         width, splits, uen_index, suffix = self.layout.width, self._splits, self.layout.uen_index, self.suffix
         dates_of, good_dates, known_good = self._dates_of, self._good_date_bytes, self._known_good
         md5, hexlify, key_of = hashlib.md5, binascii.hexlify, _LINE_KEY.unpack_from
-        out: list[bytes] = []
+        out: list[bytes | memoryview] = []
         emit = out.append
         read, rejects = 0, []
         lines = block.split(b"\n")
@@ -564,7 +565,9 @@ def _load(
 
             shown = progress if direct else _halved(progress, path.stat().st_size // 2)
             with conn.cursor().copy(copy_sql) as copy:
-                for chunk in _parsed_chunks(stream, _ChunkParser(layout, careful, suffix), workers, wanted):
+                parser = _ChunkParser(layout, careful, suffix)
+                plain_file = underlying.fileno() if stream is underlying else None
+                for chunk in _parsed_chunks(stream, parser, workers, wanted, plain_file):
                     copy.write(chunk.data)
                     report.read += chunk.read
                     report.parsed += chunk.read
@@ -658,14 +661,19 @@ def _any_repeated(buckets: list[bytearray]) -> bool:
 
 
 def _parsed_chunks(stream: BinaryIO, parser: _ChunkParser, workers: int,
-                   wanted: bytearray | None = None) -> Iterator[ParsedChunk]:
+                   wanted: bytearray | None = None, plain_file: int | None = None) -> Iterator[ParsedChunk]:
     """Parsed chunks of the stream, in file order; with `wanted` (a flag per line number),
     only the flagged lines are parsed, and blocks without one are skipped unparsed.
 
     With workers, parsing runs in forked processes while this one feeds PostgreSQL, so
     Python's checks and PostgreSQL's storing use every core (threads would share one GIL).
     At most a few chunks are in flight: memory stays flat whichever side is slower.
+    Parsing all of an uncompressed file (`plain_file`: its descriptor, `stream` reads it),
+    the workers read their blocks from the file and leave their output in shared memory.
     """
+    if workers > 1 and wanted is None and plain_file is not None:
+        yield from _parsed_in_place(stream, parser, workers, plain_file)
+        return
     # A block without a wanted line has nothing to parse: it is not even handed to a worker.
     tasks = (task for task in _tasks(stream, wanted) if task[2] != [])
     if workers <= 1:
@@ -681,6 +689,35 @@ def _parsed_chunks(stream: BinaryIO, parser: _ChunkParser, workers: int,
         return None
 
     yield from _in_workers(tasks, workers, _parse_in_worker, _adopt_parser, (parser,), here=here)
+
+
+_SLOT_BYTES = 4 * CHUNK_BYTES  # a parsed block's output: its lines plus ~70 bytes each
+
+
+def _parsed_in_place(stream: BinaryIO, parser: _ChunkParser, workers: int, plain_file: int) -> Iterator[ParsedChunk]:
+    """`_parsed_chunks` of a whole uncompressed file without sending its bytes through pipes
+    (pickled both ways, they cost the workers and this process a third of the parsing).
+
+    This process still reads the file, to count lines; a worker reads its block again with
+    pread and writes its output into one of a ring of shared slots, which this process hands
+    to COPY as a view. A slot is reused 2 x workers blocks later: by then `_in_workers` has
+    been asked for the chunk after it, so COPY is done with it.
+    """
+    slots = 2 * workers  # _in_workers' blocks in flight
+    shared = mmap.mmap(-1, slots * _SLOT_BYTES)  # anonymous and shared: the forked workers write into it
+    view = memoryview(shared)
+
+    def tasks() -> Iterator[tuple[int, int, int, int]]:
+        offset = stream.tell()
+        for number, (block, first_line_no, _) in enumerate(_tasks(stream, None)):
+            yield offset, len(block), first_line_no, number % slots
+            offset += len(block)
+
+    for chunk, slot, size in _in_workers(tasks(), workers, _parse_in_place, _adopt_parser,
+                                         (parser, plain_file, shared)):
+        if slot is not None:
+            chunk.data = view[slot * _SLOT_BYTES:slot * _SLOT_BYTES + size]
+        yield chunk
 
 
 def _tasks(stream: BinaryIO, wanted: bytearray | None) -> Iterator[tuple[bytes, int, list[int] | None]]:
@@ -789,11 +826,27 @@ def _lines_of(block: bytes) -> list[bytes]:
 
 
 _WORKER_PARSER: _ChunkParser | None = None
+_WORKER_FILE: int | None = None
+_WORKER_SLOTS: mmap.mmap | None = None
 
 
-def _adopt_parser(parser: _ChunkParser) -> None:
-    global _WORKER_PARSER
-    _WORKER_PARSER = parser
+def _adopt_parser(parser: _ChunkParser, plain_file: int | None = None, slots: mmap.mmap | None = None) -> None:
+    # Called in a forked worker: the descriptor and the shared mapping are inherited, not pickled.
+    global _WORKER_PARSER, _WORKER_FILE, _WORKER_SLOTS
+    _WORKER_PARSER, _WORKER_FILE, _WORKER_SLOTS = parser, plain_file, slots
+
+
+def _parse_in_place(offset: int, length: int, first_line_no: int, slot: int) -> tuple[ParsedChunk, int | None, int]:
+    """Parse the file's block at `offset`; the output in shared slot `slot` when it fits:
+    (the chunk without its data, the slot or None, the output's size)."""
+    assert _WORKER_PARSER is not None and _WORKER_FILE is not None and _WORKER_SLOTS is not None
+    chunk = _WORKER_PARSER.parse_block(os.pread(_WORKER_FILE, length, offset), first_line_no, None)
+    size = len(chunk.data)
+    if size > _SLOT_BYTES:  # a block of very short lines: its output goes back the slow way
+        return chunk, None, size
+    _WORKER_SLOTS[slot * _SLOT_BYTES:slot * _SLOT_BYTES + size] = chunk.data
+    chunk.data = b""
+    return chunk, slot, size
 
 
 def _parse_in_worker(block: bytes, first_line_no: int, offsets: list[int] | None) -> ParsedChunk:

