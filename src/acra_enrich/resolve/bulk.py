@@ -32,6 +32,7 @@ MENTION_COLUMNS: dict[str, str] = {
     "uen": "uen",
 }
 RESULT_COLUMNS = ("company_id", "status", "source", "temp_id")
+PROGRESS_ROWS = 1000
 
 
 @dataclass
@@ -90,7 +91,7 @@ def resolve_file(
                 writer = csv.writer(out)
                 writer.writerow(header)
                 # resolve_many reads a chunk ahead of the results it yields: the rows read
-                # but not yet written wait here (one chunk at most).
+                # but not yet written wait here (two chunks at most).
                 waiting: deque[list[str]] = deque()
 
                 def mentions() -> Iterator[Mention]:
@@ -106,8 +107,10 @@ def resolve_file(
                     writer.writerow(values)
                     report.statuses[result.status.value] += 1
                     report.rows += 1
-                    if progress and not waiting:
+                    if progress and report.rows % PROGRESS_ROWS == 0:
                         progress(csv_in.position)
+            if progress:
+                progress(csv_in.position)
             os.replace(tmp, target)
         except BaseException:
             os.unlink(tmp)

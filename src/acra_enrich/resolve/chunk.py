@@ -72,7 +72,7 @@ _Hit = Union[MappingHit, _SlotHit]
 _Pending = Union[CompanyIdResult, _Temp, _Queued]
 
 
-def _internal(hit: MappingHit) -> CompanyIdResult:
+def internal_result(hit: MappingHit) -> CompanyIdResult:
     return CompanyIdResult(hit.company_id, ResolutionStatus.SUCCESS_INTERNAL, hit.match_type,
                            match_type=hit.match_type, confidence=hit.confidence)
 
@@ -90,13 +90,12 @@ class _Chunk:
         self.slots: list[_Slot] = []
         self.to_queue: list[tuple[str, str]] = []  # (name, normalised name)
 
-    def resolve(self, mentions: Sequence[Mention]) -> list[CompanyIdResult]:
-        keysets = [m.keys() for m in mentions]
-        found = self.service.loader.find_many(keysets)
+    def resolve(self, mentions: Sequence[Mention], keysets: Sequence[list[Key]],
+                found: Sequence[Found]) -> list[CompanyIdResult]:
         pending: list[_Pending] = []
         for mention, keys, f in zip(mentions, keysets, found):
             if f.hit is not None and not f.hit.is_placeholder and not self.overlay:
-                pending.append(_internal(f.hit))  # the common case, decided without more ado
+                pending.append(internal_result(f.hit))  # the common case, decided without more ado
             else:
                 pending.append(self._decide(mention, keys, f))
         temp_ids = self._number_slots()
@@ -126,7 +125,7 @@ class _Chunk:
         registry_uen = found.registry_uen
         if hit is not None and (hit.match_type, hit.alias) in self.overlay:
             # The row it found was replaced; the database (which has the replacement) knows its runner-up.
-            [again] = self.service.loader.find_many([keys])
+            again = self.service.loader.find(keys)
             hit, registry_uen = again.hit, again.registry_uen
         candidates = [] if hit is None else [(_rank(hit, keys.index((hit.match_type, hit.alias))), hit)]
         candidates += [(_rank(self.overlay[k], i), self.overlay[k]) for i, k in enumerate(keys) if k in self.overlay]
@@ -136,7 +135,7 @@ class _Chunk:
         service = self.service
         hit, registry_uen = self._best(keys, found)
         if isinstance(hit, MappingHit) and not hit.is_placeholder:
-            return _internal(hit)
+            return internal_result(hit)
         if registry_uen:
             uen = next(alias for match_type, alias in keys if match_type == "uen")
             return CompanyIdResult(uen, ResolutionStatus.SUCCESS_INTERNAL, "registry_uen", match_type="uen")
@@ -189,12 +188,17 @@ class _Chunk:
         for number, slot in enumerate(self.slots):
             if taken.intersection(slot.remember):
                 # Another caller placed its TEMP id under these keys first: theirs wins.
-                [winner] = loader.find_many([slot.keys])
+                winner = loader.find(slot.keys)
                 if winner.hit is not None and winner.hit.is_placeholder:
                     temp_ids[number] = winner.hit.company_id
         return temp_ids
 
 
-def resolve_chunk(service: CompanyEnrichmentService, mentions: Sequence[Mention],
-                  budget: LookupBudget) -> list[CompanyIdResult]:
-    return _Chunk(service, budget).resolve(mentions)
+def resolve_chunk(service: CompanyEnrichmentService, mentions: Sequence[Mention], budget: LookupBudget, *,
+                  keysets: Sequence[list[Key]] | None = None, found: Sequence[Found] | None = None,
+                  ) -> list[CompanyIdResult]:
+    """The chunk's results, in order. `keysets` (each mention's keys) and `found` (what
+    `find_many` said of them) may come precomputed, `found` from just before the call."""
+    keysets = keysets if keysets is not None else [m.keys() for m in mentions]
+    found = found if found is not None else service.loader.find_many(keysets)
+    return _Chunk(service, budget).resolve(mentions, keysets, found)

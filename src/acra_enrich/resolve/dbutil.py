@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import psycopg
+from psycopg import pq
 
 
 def run(conn: psycopg.Connection, query: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -15,8 +16,13 @@ def run(conn: psycopg.Connection, query: str, params: Mapping[str, Any] | None =
     inside the caller's transaction when it has).
     """
     if conn.autocommit:
-        cur = conn.execute(query, params)
-        return cur.fetchall() if cur.description else []
+        return _rows(conn.execute(query, params))
     with conn.transaction():
-        cur = conn.execute(query, params)
-        return cur.fetchall() if cur.description else []
+        return _rows(conn.execute(query, params))
+
+
+def _rows(cur: psycopg.Cursor[Any]) -> list[tuple[Any, ...]]:
+    # (asked of the result's status rather than of cur.description, which builds a column
+    # object per field: on the single-call path that cost more than the rows themselves)
+    result = cur.pgresult
+    return cur.fetchall() if result is not None and result.status == pq.ExecStatus.TUPLES_OK else []

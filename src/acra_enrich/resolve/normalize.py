@@ -26,6 +26,7 @@ import unicodedata
 
 from cleanco import basename as _cleanco_basename
 from cleanco.clean import prepare_default_terms, remove_accents, strip_punct, tail_removal_rexp
+from cleanco.non_nfkd_map import NON_NFKD_MAP
 
 # Longest first where one is the tail of another; all already in normalised form.
 _ENGLISH_SUFFIXES: tuple[tuple[str, ...], ...] = (
@@ -79,6 +80,8 @@ _ENGLISH_BY_LAST: dict[str, tuple[tuple[str, ...], ...]] = {
 # cleanco strips a legal form only when the name's last word ends one of its terms; most
 # names end otherwise, and then cleanco would change nothing but the spacing.
 _CLEANCO_LAST_WORDS = frozenset(parts[-1] for _, parts in prepare_default_terms())
+# remove_accents maps a few letters by table as well; none of them is ASCII (today)
+_NO_ASCII_IN_ACCENT_MAP = not any(c.isascii() for c in NON_NFKD_MAP)
 
 _APOSTROPHES = dict.fromkeys(map(ord, "'’‘`´ʼ"), None)
 _INITIALISM = re.compile(r"\b(?:[^\W_]\.){2,}(?:[^\W_]\b)?")
@@ -124,12 +127,18 @@ def _cleanco_strip(name: str) -> str:
     When the last word (as cleanco normalises it) ends none of cleanco's terms, cleanco
     removes nothing, and its answer is computed here without its scan of every term.
     Words are compared per word, which is exact for an ASCII last word: nothing in it
-    decomposes, and no mark can attach across the space before it.
+    decomposes, and no mark can attach across the space before it (and cleanco's accent
+    removal leaves such a word as its casefold).
     """
     words = _strip_tail(name).split()
-    if words and words[-1].isascii() and strip_punct(remove_accents(words[-1])) not in _CLEANCO_LAST_WORDS:
+    if words and words[-1].isascii() and strip_punct(_fold_ascii(words[-1])) not in _CLEANCO_LAST_WORDS:
         return _strip_tail(" ".join(words))
     return _SPACES.sub(" ", _cleanco_basename(name)).strip()
+
+
+def _fold_ascii(word: str) -> str:
+    """cleanco's remove_accents of an ASCII word."""
+    return word.casefold() if _NO_ASCII_IN_ACCENT_MAP else remove_accents(word)
 
 
 def _strip_tail(name: str) -> str:
@@ -157,8 +166,9 @@ def normalize_name(name: str | None) -> str:
         return ""
     text = unicodedata.normalize("NFKC", name).casefold()
     text = _drop_latin_marks(text)
-    text = _punctuation_to_spaces(text)
-    text = _CJK_GAP.sub("", _SPACES.sub(" ", text).strip())
+    text = _SPACES.sub(" ", _punctuation_to_spaces(text)).strip()
+    if not text.isascii():
+        text = _CJK_GAP.sub("", text)
     while True:
         stripped = _strip_suffix_once(text)
         if stripped == text or not stripped:

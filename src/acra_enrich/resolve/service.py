@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from acra_enrich.resolve.chunk import resolve_chunk
+from acra_enrich.resolve.chunk import internal_result, resolve_chunk
 from acra_enrich.resolve.drain import drain_queue
-from acra_enrich.resolve.mappings import MappingStore
+from acra_enrich.resolve.mappings import Found, Key, MappingStore
 from acra_enrich.resolve.models import CompanyIdResult, Mention, QueueRunReport
 from acra_enrich.resolve.providers import LookupFailed, LookupProvider, LookupResult
 from acra_enrich.resolve.queue import LookupQueue
@@ -42,6 +44,26 @@ from acra_enrich.resolve.temp_ids import TempIdAllocator
 log = logging.getLogger(__name__)
 
 BULK_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """A chunk whose lookup statement runs in the background."""
+
+    mentions: list[Mention]
+    keysets: list[list[Key]]
+    found: Future[list[Found]]
+
+
+def _chunks(mentions: Iterable[Mention], size: int) -> Iterator[list[Mention]]:
+    chunk: list[Mention] = []
+    for mention in mentions:
+        chunk.append(mention)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 class LookupBudget:
@@ -100,7 +122,11 @@ class CompanyEnrichmentService:
         sync_lookup_budget: int | None = None,
     ) -> CompanyIdResult:
         mention = Mention.of(plan_code=plan_code, customer_name=customer_name, account_name=account_name, uen=uen)
-        [result] = resolve_chunk(self, [mention], self._budget_for(sync_lookup_budget))
+        keys = mention.keys()
+        found = self.loader.find(keys)
+        if found.hit is not None and not found.hit.is_placeholder:
+            return internal_result(found.hit)  # the common case, without a chunk's machinery
+        [result] = resolve_chunk(self, [mention], self._budget_for(sync_lookup_budget), keysets=[keys], found=[found])
         return result
 
     def resolve_many(
@@ -108,18 +134,30 @@ class CompanyEnrichmentService:
     ) -> Iterator[CompanyIdResult]:
         """Resolve a stream of mentions, in order, `chunk_size` at a time: one statement
         looks a whole chunk up; its misses are looked up (within the budget), queued and
-        given TEMP ids in a few statements more. Holds one chunk in memory."""
+        given TEMP ids in a few statements more. Holds two chunks in memory.
+
+        The database works on one chunk while Python works on its neighbours: a helper
+        thread runs a chunk's lookup statement (sent once the chunk before has written
+        everything, so it sees those writes) while the caller consumes the results before
+        it and the keys of the chunk after it are computed.
+        """
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         budget = self._budget_for(sync_lookup_budget)
-        chunk: list[Mention] = []
-        for mention in mentions:
-            chunk.append(mention)
-            if len(chunk) >= chunk_size:
-                yield from resolve_chunk(self, chunk, budget)
-                chunk = []
-        if chunk:
-            yield from resolve_chunk(self, chunk, budget)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="resolve-find") as finder:
+            ahead: _Ahead | None = None
+            for chunk in _chunks(mentions, chunk_size):
+                keysets = [m.keys() for m in chunk]
+                if ahead is None:
+                    ahead = _Ahead(chunk, keysets, finder.submit(self.loader.find_many, keysets))
+                    continue
+                results = resolve_chunk(self, ahead.mentions, budget, keysets=ahead.keysets,
+                                        found=ahead.found.result())
+                ahead = _Ahead(chunk, keysets, finder.submit(self.loader.find_many, keysets))
+                yield from results
+            if ahead is not None:
+                yield from resolve_chunk(self, ahead.mentions, budget, keysets=ahead.keysets,
+                                         found=ahead.found.result())
 
     def lookup(self, name: str) -> tuple[LookupResult | None, str]:
         """The provider's answer, or None and why; never raises for the provider's sake."""

@@ -28,6 +28,26 @@ SELECT coalesce(best.idx, registry.idx), best.match_type, best.alias, best.compa
 FROM best
 FULL JOIN registry ON registry.idx = best.idx
 
+-- find_many for one mention, in the shape a single call needs: fixed parameters (a key
+-- the mention lacks is NULL and matches nothing), so PostgreSQL plans it once per
+-- session rather than on every call, as it does for a statement over arrays.
+-- name: find_one
+SELECT b.match_type, b.alias, b.company_id, b.source, b.priority, b.confidence,
+       (b.source IS NULL OR b.source = %(temp_source)s) AND %(uen)s::text IS NOT NULL
+       AND (EXISTS (SELECT 1 FROM companies c WHERE c.uen = %(uen)s)
+            OR EXISTS (SELECT 1 FROM staging_acra_companies s WHERE s.uen = %(uen)s)) AS registry_uen
+FROM (SELECT) AS one
+LEFT JOIN LATERAL (
+    SELECT m.match_type, m.alias, m.company_id, m.source, m.priority, m.confidence
+    FROM (VALUES (1, 'uen', %(uen)s::text), (2, 'plan_code', %(plan_code)s::text),
+                 (3, 'account_name', %(account_name)s::text), (4, 'customer_name', %(customer_name)s::text),
+                 (5, 'normalized_name', %(name_key)s::text), (6, 'normalized_name', %(account_key)s::text))
+        AS k(ord, match_type, alias)
+    JOIN company_mapping m ON m.match_type = k.match_type AND m.alias = k.alias
+    ORDER BY (m.source = %(temp_source)s), m.priority, k.ord
+    LIMIT 1
+) AS b ON true
+
 -- A provider's answer refreshes that provider's own rows and replaces placeholders;
 -- it never overwrites an imported mapping or another provider's answer.
 -- name: cache_upsert
