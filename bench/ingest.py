@@ -4,13 +4,14 @@
 
 Measures, in one fresh database:
 - raw COPY: the file copied as it is into an index-free table of 94 text columns (the baseline);
-- first load into an empty staging table (target >= 0.5 x COPY rows/s, peak RSS < 300 MB);
+- first load into an empty staging table (target >= 0.5 x COPY rows/s, peak RSS < 300 MB),
+  `--repeat` times, staging emptied in between;
 - the same file loaded again, nothing changed (target >= 1.0 x COPY rows/s);
 - a monthly refresh: the file with one line in `--changed-every` edited (1 in 50 = 2%);
 - `sync companies` after the first load (every row) and after the refresh (the changed rows
   only, the rest skipped).
 Ratios are given on the load's own time (the `seconds` of its report: file in, commit done) and
-on the command's wall time (which adds Python start-up, about a second). Re-loads and raw COPYs
+on the command's wall time (which adds Python start-up, about a second). Loads and raw COPYs
 alternate `--repeat` times and medians are compared, as other work on a shared machine comes
 and goes. Uses POSTGRES_DSN when
 set, else the embedded server under bench/out/home; always in a fresh database of its own.
@@ -54,6 +55,13 @@ def raw_copy(dsn: str, path: Path) -> float:
         conn.execute("DROP TABLE bench_raw_copy")
         conn.commit()
     return elapsed
+
+
+def empty_staging(dsn: str) -> None:
+    """Staging as a fresh database has it, so the first load can be timed again."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute("TRUNCATE staging_acra_companies, staging_acra_rejects")
+        conn.execute("DELETE FROM registry_loads")
 
 
 def run_cli(dsn: str, *args: str) -> tuple[float, dict[str, object], int]:
@@ -106,9 +114,14 @@ def main() -> None:
         changed = monthly_refresh(path, refresh, args.changed_every)
 
         dsn = fresh_database(BENCH_DB)
-        copies = [raw_copy(dsn, path)]
-        first = run_cli(dsn, "ingest", "acra", str(path))
-        assert first[1]["inserted"] == args.rows, first[1]
+        copies, firsts = [], []
+        for turn in range(args.repeat):
+            if turn:
+                empty_staging(dsn)
+            copies.append(raw_copy(dsn, path))
+            first = run_cli(dsn, "ingest", "acra", str(path))
+            assert first[1]["inserted"] == args.rows, first[1]
+            firsts.append(first)
         full_sync = run_cli(dsn, "sync", "companies")
         assert full_sync[1]["inserted"] == args.rows, full_sync[1]
         # The machine is shared: COPY and the re-loads alternate, and medians are compared.
@@ -140,7 +153,7 @@ def main() -> None:
               f"ratio {copy_s / load_s:.2f} x COPY ({copy_s / wall:.2f} on wall time; target {target})  "
               f"peak RSS {rss} MB")
 
-    load_line("first load", [first], ">= 0.5")
+    load_line("first load", firsts, ">= 0.5")
     load_line("unchanged re-load", sames, ">= 1.0")
     load_line(f"monthly ({changed:,} changed)", monthlies, ">= 1.0")
     print("peak RSS target        : < 300 MB")

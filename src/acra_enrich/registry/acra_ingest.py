@@ -632,7 +632,8 @@ def _unknown_lines(conn: psycopg.Connection, stream: BinaryIO, underlying: Binar
     lines = 0
     prefixes = [bytearray() for _ in range(_PREFIX_BUCKETS)]
     with conn.cursor().copy("COPY acra_seen (row_hash, line_key, line_no) FROM STDIN (FORMAT csv)") as copy:
-        for hashed in _hashed_blocks(stream, workers):
+        plain_file = underlying.fileno() if stream is underlying else None
+        for hashed in _hashed_blocks(stream, workers, plain_file):
             copy.write(hashed.data)
             lines += hashed.count
             for bucket, packed in zip(prefixes, hashed.prefixes):
@@ -778,9 +779,11 @@ class _Hashed:
     prefixes: tuple[bytes, ...]  # the first 8 bytes of each hash, by bucket (its first 2 bits)
 
 
-def _hashed_blocks(stream: BinaryIO, workers: int) -> Iterator[_Hashed]:
-    """The hashes of the stream's lines, a block at a time, in file order."""
+def _hashed_blocks(stream: BinaryIO, workers: int, plain_file: int | None = None) -> Iterator[_Hashed]:
+    """The hashes of the stream's lines, a block at a time, in file order. Workers read the
+    blocks of an uncompressed file (`plain_file`) themselves, rather than have them pickled."""
     first_line_no = 2
+    offset = stream.tell()
 
     def tasks() -> Iterator[tuple[bytes, int]]:
         nonlocal first_line_no
@@ -788,11 +791,29 @@ def _hashed_blocks(stream: BinaryIO, workers: int) -> Iterator[_Hashed]:
             yield block, first_line_no
             first_line_no += block.count(b"\n") + (not block.endswith(b"\n"))
 
+    def places() -> Iterator[tuple[int, int, int]]:
+        nonlocal offset
+        for block, first in tasks():
+            yield offset, len(block), first
+            offset += len(block)
+
     if workers <= 1:
         for block, first in tasks():
             yield _hash_block(block, first)
-        return
-    yield from _in_workers(tasks(), workers, _hash_block)
+    elif plain_file is not None:
+        yield from _in_workers(places(), workers, _hash_in_place, _adopt_file, (plain_file,))
+    else:
+        yield from _in_workers(tasks(), workers, _hash_block)
+
+
+def _adopt_file(plain_file: int) -> None:
+    global _WORKER_FILE
+    _WORKER_FILE = plain_file
+
+
+def _hash_in_place(offset: int, length: int, first_line_no: int) -> _Hashed:
+    assert _WORKER_FILE is not None, "worker started without a file"
+    return _hash_block(os.pread(_WORKER_FILE, length, offset), first_line_no)
 
 
 def _hash_block(block: bytes, first_line_no: int) -> _Hashed:
