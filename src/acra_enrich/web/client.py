@@ -458,15 +458,15 @@ class WebClient:
             outcome = await self._exchange(request, cap=cap, truncate=truncate)
         answered = outcome.status is not None and outcome.error is None
         slot.record(outcome.latency_s, success=answered and (outcome.status or 0) < 400)
+        if hop.url.scheme == "https" and self._proxied:
+            # Any answer to a CONNECT settles whether the proxy tunnels, "cannot resolve" too
+            # (it tried to open the tunnel).
+            self._tunnels_known.set()
         if answered and self._proxied and self._proxy_could_not_resolve(outcome):
-            if hop.url.scheme == "https":
-                self._tunnels_known.set()  # it tried to open the tunnel: it does tunnel
             self._unresolvable.put(hop.url.host.lower(), time.monotonic() + NEGATIVE_TTL_S)
             outcome.error = NAME_NOT_RESOLVED
             outcome.detail = f"the proxy could not resolve {hop.url.host} (HTTP {outcome.status})"
             return outcome
-        if hop.url.scheme == "https" and self._proxied:
-            self._tunnels_known.set()
         if outcome.proxy_status is not None:
             self._tunnel_refusals.put(hop.url.host.lower(), outcome.proxy_status)
         if outcome.proxy_status in _NO_TUNNEL_STATUSES and self._proxy_tunnels:
