@@ -139,13 +139,20 @@ def test_sites_under_plain_name_variants_are_found_without_a_search(world_sb: Sa
     assert [(d.domain, d.found_by) for d in decisions] == [(c.truth.domain, "guess") for c in variants]
 
 
-def test_a_guess_that_does_not_resolve_costs_one_request_through_the_proxy(world_sb: SandboxHandle, tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def proxied_company_without_a_site(world_sb: SandboxHandle, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, SandboxCompany]:
+    """Settings through the sandbox's proxy and a company with no site and 30+ guessed names."""
     monkeypatch.chdir(tmp_path)
     world_sb.reset()
     settings = load_settings(**{k.lower(): v for k, v in world_sb.env().items()})
     nobody = next(c for c in world_sb.world.companies if c.truth.domain is None and not c.truth.decoy_domains
                   and len(guess_domains(c.name)) >= 30)
+    return settings, nobody
+
+
+def test_a_guess_that_does_not_resolve_costs_one_request_through_the_proxy(world_sb: SandboxHandle, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, nobody = proxied_company_without_a_site(world_sb, tmp_path, monkeypatch)
     [decision] = asyncio.run(discover(settings, [Company(1, nobody.name, nobody.uen)], None, together=False))
     assert decision.domain is None and decision.guesses == len(guess_domains(nobody.name))
     log = world_sb.requests()
@@ -166,11 +173,7 @@ def test_only_the_first_name_probe_waits_for_the_proxys_connect_answer(world_sb:
     # Until the proxy has answered one CONNECT, probes go one at a time; those that queued
     # behind the first must then go together, not trickle through the same lock one by one
     # (64 of them at a sweep's start took 6 s).
-    monkeypatch.chdir(tmp_path)
-    world_sb.reset()
-    settings = load_settings(**{k.lower(): v for k, v in world_sb.env().items()})
-    nobody = next(c for c in world_sb.world.companies if c.truth.domain is None and not c.truth.decoy_domains
-                  and len(guess_domains(c.name)) >= 30)
+    settings, nobody = proxied_company_without_a_site(world_sb, tmp_path, monkeypatch)
     one_at_a_time: set[str] = set()  # names probed while holding the one-at-a-time lock
     probe = WebClient._probe_robots
 
