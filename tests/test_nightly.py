@@ -13,7 +13,9 @@ import pytest
 
 from acra_enrich.db import tenant_context
 from acra_enrich.sandbox.testing import SandboxHandle
-from tests.nightly_helpers import DAY, make_tenant, nightly, nightly_env, registry_file, sandbox  # noqa: F401
+from acra_enrich.tenants.icp import parse_icp
+from acra_enrich.tenants.store import set_icp
+from tests.nightly_helpers import DAY, ICP, make_tenant, nightly, nightly_env, registry_file, sandbox  # noqa: F401
 
 STAGES = ["refresh_companies", "refresh_candidates", "select_targets", "enrich", "verify_emails", "score", "odoo_sync"]
 TENANT_TABLES = ("icp_candidates", "nightly_targets", "lead_features", "lead_scores", "run_manifests", "odoo_records",
@@ -201,3 +203,72 @@ def test_the_command_line_runs_every_active_tenant_and_names_the_one_it_cannot(
     alone = CliRunner().invoke(app, ["run", "nightly", "--tenant", "B"], catch_exceptions=False)
     assert alone.exit_code == 2 and "has no ICP" in alone.output
     assert db.execute("SELECT count(*) FROM enrichment_runs").fetchone() == (0,)
+
+
+def candidate_counts(conn: psycopg.Connection, run_id: int | None) -> dict[str, int]:
+    payload = rows(conn, "SELECT payload FROM run_manifests WHERE run_id = %s AND stage = 'refresh_candidates'",
+                   run_id)[0][0]
+    return {k: payload[k] for k in ("candidates", "added", "changed", "removed")}
+
+
+def test_candidates_follow_the_icp_writing_only_what_changed(nightly_env: dict[str, str],
+                                                             db: psycopg.Connection) -> None:
+    tenant = make_tenant(db, "A")
+    built = nightly(tenant, limit=0)
+    n = built.candidates
+    assert candidate_counts(db, built.run_id) == {"candidates": n, "added": n, "changed": 0, "removed": 0}
+    again = nightly(tenant, limit=0)
+    assert candidate_counts(db, again.run_id) == {"candidates": n, "added": 0, "changed": 0, "removed": 0}
+
+    db.commit()
+    db.autocommit = True
+    set_icp(db, tenant, parse_icp({**ICP, "keywords": ["pte"]}, "test"))  # every fit gains a criterion
+    reworded = nightly(tenant, limit=0)
+    assert candidate_counts(db, reworded.run_id) == {"candidates": n, "added": 0, "changed": n, "removed": 0}
+    set_icp(db, tenant, parse_icp({"ssic_codes": ["62"], "keywords": ["pte"]}, "test"))
+    db.autocommit = False
+    narrowed = nightly(tenant, limit=0)
+    kept = narrowed.candidates
+    assert 0 < kept < n
+    assert candidate_counts(db, narrowed.run_id) == {"candidates": kept, "added": 0, "changed": 0, "removed": n - kept}
+    assert as_tenant(db, tenant, "SELECT count(*) FROM icp_candidates")[0][0] == kept
+
+    code = as_tenant(db, tenant, "SELECT c.industry_code FROM icp_candidates JOIN companies c USING (company_id)")[0][0]
+    db.commit()
+    db.autocommit = True
+    set_icp(db, tenant, parse_icp({"ssic_codes": [code[:4], "K"]}, "test"))  # a class and a whole section
+    db.autocommit = False
+    nightly(tenant, limit=0)
+    taken = as_tenant(db, tenant, "SELECT c.industry_code FROM icp_candidates JOIN companies c USING (company_id)")
+    assert any(c.startswith(code[:4]) for c, in taken) and any(c[:2] in ("64", "65", "66") for c, in taken)
+    assert all(c.startswith(code[:4]) or c[:2] in ("64", "65", "66") for c, in taken)
+
+
+def test_targets_are_never_enriched_then_stale_then_updated_best_fit_first(
+        nightly_env: dict[str, str], db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCHED_DAILY_CAP_PER_TENANT", "100")
+    # keywords raise the fit of the companies whose words they name
+    tenant = make_tenant(db, "A", {**ICP, "keywords": ["engineering", "trading", "technolog", "food", "consult"]})
+    nightly(tenant, limit=0)  # companies synced, candidates built, nothing taken
+    ranked = as_tenant(db, tenant, "SELECT company_id FROM icp_candidates ORDER BY fit_score DESC, company_id")
+    ids = [r[0] for r in ranked]
+    assert len(ids) >= 9
+    stale, updated, fresh = ids[:2], ids[2:4], ids[4]  # the best fits: tiers must beat fit
+    db.execute("UPDATE companies SET enriched_at = now() - interval '400 days' WHERE company_id = ANY(%s)", (stale,))
+    db.execute("UPDATE companies SET enriched_at = now() - interval '1 day' WHERE company_id = ANY(%s)", (updated,))
+    db.execute("UPDATE companies SET enriched_at = now() WHERE company_id = %s", (fresh,))
+    db.commit()
+    with tenant_context(db, tenant):  # enriched after the registry changed, scored since: nothing to do
+        db.execute("INSERT INTO lead_scores (tenant_id, company_id, score, bucket) VALUES (%s, %s, 0.5, 'Medium')",
+                   (tenant, fresh))
+    db.commit()
+    never = [c for c in ids if c not in (*stale, *updated, fresh)]
+
+    def shortlist(limit: int) -> list[tuple[str, int]]:
+        summary = nightly(tenant, dry_run=True, limit=limit)
+        uen_of = {uen: cid for cid, uen in rows(db, "SELECT company_id, uen FROM companies")}
+        return [(r["tier"], uen_of[r["uen"]]) for r in sorted(summary.shortlist, key=lambda r: r["position"])]
+
+    assert shortlist(3) == [("never_enriched", c) for c in never[:3]]
+    assert shortlist(len(ids)) == ([("never_enriched", c) for c in never] + [("stale", c) for c in stale]
+                                   + [("updated", c) for c in updated])

@@ -203,13 +203,15 @@ def candidate_params(icp: Icp, excluded_status_patterns: list[str]) -> dict[str,
     """The ICP as the parameters of the candidates query."""
     digits = [c for c in icp.ssic_codes if c.isdigit()]
     sections = [c for c in icp.ssic_codes if c.isalpha()]
-    divisions = sorted({d for s in sections for d in divisions_of_section(s)})
+    # whole divisions (two digits) compare by equality; longer codes match as prefixes
+    divisions = sorted({d for s in sections for d in divisions_of_section(s)} | {c for c in digits if len(c) == 2})
 
     def like_prefix(value: str) -> str:
         return value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
     return {
-        "ssic_patterns": [c + "%" for c in digits] + [d + "%" for d in divisions],
+        "ssic_patterns": [c + "%" for c in digits if len(c) != 2],
+        "ssic_divisions": divisions,
         "industry_regex": regex_of_words(icp.industry_words),
         "emp_given": icp.employees is not None,
         "emp_min": icp.employees.min if icp.employees else None,

@@ -60,6 +60,7 @@ from acra_enrich.web import make_web_client
 
 _Q = load_queries("acra_enrich.runners.nightly.sql", "nightly.sql")
 SINGAPORE = ZoneInfo("Asia/Singapore")
+ANALYZE_AFTER_CHANGES = 10_000  # candidate rows written by one refresh
 STAGES = ("refresh_companies", "refresh_candidates", "select_targets", "enrich", "verify_emails", "score", "odoo_sync")
 SYNC_CONCURRENCY = 4
 # Not a company's fault: the run stops (and resumes later).
@@ -347,7 +348,12 @@ class _Run:
             with self.pool.connection() as conn:
                 row = fetch_one(conn, _Q["refresh_candidates"], self._candidate_query_params(icp))
                 conn.commit()
-            return dict(zip(("candidates", "added", "changed", "removed"), map(int, row)), criteria=icp.criteria())
+            counts = dict(zip(("candidates", "added", "changed", "removed"), map(int, row)))
+            if counts["added"] + counts["changed"] + counts["removed"] > ANALYZE_AFTER_CHANGES:
+                # The target selection comes next, before autovacuum would notice: planned on
+                # statistics that miss a million new candidates, its tiers walk all of them.
+                self.system.execute("ANALYZE icp_candidates")
+            return {**counts, "criteria": icp.criteria()}
 
         return await asyncio.to_thread(work)
 

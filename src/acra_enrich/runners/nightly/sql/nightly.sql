@@ -71,8 +71,11 @@ SELECT max(changed_at) FROM staging_acra_companies
 -- each criterion does). A criterion is true / false / null (unknown); unknown passes.
 WITH judged AS (
     SELECT c.company_id,
-           CASE WHEN cardinality(%(ssic_patterns)s::text[]) = 0 AND %(industry_regex)s::text IS NULL THEN NULL
-                ELSE coalesce(c.industry_code LIKE ANY(%(ssic_patterns)s::text[]), false)
+           -- a section's divisions by equality (hashed), not as 80 LIKE patterns per company
+           CASE WHEN cardinality(%(ssic_patterns)s::text[]) + cardinality(%(ssic_divisions)s::text[]) = 0
+                     AND %(industry_regex)s::text IS NULL THEN NULL
+                ELSE coalesce(left(c.industry_code, 2) = ANY(%(ssic_divisions)s::text[]), false)
+                     OR coalesce(c.industry_code LIKE ANY(%(ssic_patterns)s::text[]), false)
                      OR coalesce(concat_ws(' ', c.industry_norm, c.industry) ~* %(industry_regex)s::text, false)
            END AS industry,
            CASE WHEN %(statuses)s::text[] IS NULL
@@ -101,26 +104,37 @@ kept AS (
            || CASE WHEN %(sectors)s::text[] IS NOT NULL THEN jsonb_build_object('district', district) ELSE '{}' END
            || CASE WHEN %(keyword_regex)s::text IS NOT NULL THEN jsonb_build_object('keywords', keywords) ELSE '{}' END
            AS fit,
-           (2 + CASE WHEN %(emp_given)s THEN coalesce(employees::int, 0.5) ELSE 0 END
+           -- real, as stored: a double would differ from it and rewrite the row every night
+           ((2 + CASE WHEN %(emp_given)s THEN coalesce(employees::int, 0.5) ELSE 0 END
               + CASE WHEN %(year_given)s THEN coalesce(incorporation::int, 0.5) ELSE 0 END
               + CASE WHEN %(sectors)s::text[] IS NOT NULL THEN coalesce(district::int, 0.5) ELSE 0 END
               + CASE WHEN %(keyword_regex)s::text IS NOT NULL THEN keywords::int ELSE 0 END)
            / (2 + %(emp_given)s::int + %(year_given)s::int + (%(sectors)s::text[] IS NOT NULL)::int
-                + (%(keyword_regex)s::text IS NOT NULL)::int)::real AS fit_score
+                + (%(keyword_regex)s::text IS NOT NULL)::int))::real AS fit_score
     FROM judged
     WHERE industry AND status AND employees IS NOT false AND incorporation IS NOT false AND district IS NOT false
 ),
+-- Old and new side by side in one hash join, so a night when little changed writes little
+-- (an upsert would probe the primary key for every candidate: 4 x slower at 1.3M candidates).
+diff AS (
+    SELECT coalesce(k.company_id, ic.company_id) AS company_id, k.fit, k.fit_score,
+           k.company_id IS NULL AS gone
+    FROM kept k
+    FULL JOIN (SELECT company_id, fit, fit_score FROM icp_candidates WHERE tenant_id = %(tenant_id)s) ic
+           ON ic.company_id = k.company_id
+    WHERE k.company_id IS NULL OR ic.company_id IS NULL
+       OR (ic.fit, ic.fit_score) IS DISTINCT FROM (k.fit, k.fit_score)
+),
 dropped AS (
-    DELETE FROM icp_candidates ic
-    WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.company_id = ic.company_id)
+    DELETE FROM icp_candidates ic USING diff d
+    WHERE d.gone AND ic.tenant_id = %(tenant_id)s AND ic.company_id = d.company_id
     RETURNING 1
 ),
 upserted AS (
     INSERT INTO icp_candidates AS ic (tenant_id, company_id, fit, fit_score)
-    SELECT %(tenant_id)s, company_id, fit, fit_score FROM kept
+    SELECT %(tenant_id)s, company_id, fit, fit_score FROM diff WHERE NOT gone
     ON CONFLICT (tenant_id, company_id) DO UPDATE
     SET fit = EXCLUDED.fit, fit_score = EXCLUDED.fit_score, refreshed_at = now()
-    WHERE (ic.fit, ic.fit_score) IS DISTINCT FROM (EXCLUDED.fit, EXCLUDED.fit_score)
     RETURNING (xmax = 0) AS inserted
 )
 SELECT (SELECT count(*) FROM kept) AS candidates,
@@ -140,31 +154,45 @@ WHERE t.run_id <> %(run_id)s AND r.params ->> 'day' = %(day)s
 -- window), then updated (registry changed since the last enrichment, or enriched since this
 -- tenant last scored them); best ICP fit first in each tier. Candidates another run of the
 -- tenant took for the same day, and fresh ones the tenant already scored, are left out.
+-- Each tier walks the candidates in fit order and stops at the cap, so a shortlist of 20 out
+-- of a million candidates reads a few dozen rows, not the million.
 WITH today AS (
     SELECT DISTINCT t.company_id
     FROM nightly_targets t JOIN enrichment_runs r ON r.run_id = t.run_id
     WHERE t.run_id <> %(run_id)s AND r.params ->> 'day' = %(day)s
 ),
-ranked AS (
-    SELECT ic.company_id, ic.fit_score,
-           CASE WHEN c.enriched_at IS NULL THEN 'never_enriched'
-                WHEN c.enriched_at < now() - make_interval(days => %(recheck_days)s) THEN 'stale'
-                ELSE 'updated' END AS tier
+never_enriched AS (
+    SELECT ic.company_id, ic.fit_score
+    FROM icp_candidates ic JOIN companies c ON c.company_id = ic.company_id
+    WHERE ic.tenant_id = %(tenant_id)s AND c.enriched_at IS NULL
+      AND ic.company_id NOT IN (SELECT company_id FROM today)
+    ORDER BY ic.fit_score DESC, ic.company_id LIMIT %(cap)s
+),
+stale AS (
+    SELECT ic.company_id, ic.fit_score
+    FROM icp_candidates ic JOIN companies c ON c.company_id = ic.company_id
+    WHERE ic.tenant_id = %(tenant_id)s AND c.enriched_at < now() - make_interval(days => %(recheck_days)s)
+      AND ic.company_id NOT IN (SELECT company_id FROM today)
+    ORDER BY ic.fit_score DESC, ic.company_id LIMIT %(cap)s
+),
+updated AS (
+    SELECT ic.company_id, ic.fit_score
     FROM icp_candidates ic
     JOIN companies c ON c.company_id = ic.company_id
     LEFT JOIN lead_scores ls ON ls.company_id = ic.company_id
     LEFT JOIN staging_acra_companies s ON s.uen = c.uen
-    WHERE ic.company_id NOT IN (SELECT company_id FROM today)
-      AND (c.enriched_at IS NULL
-           OR c.enriched_at < now() - make_interval(days => %(recheck_days)s)
-           OR s.changed_at > c.enriched_at
-           OR ls.company_id IS NULL OR ls.scored_at < c.enriched_at)
+    WHERE ic.tenant_id = %(tenant_id)s AND c.enriched_at >= now() - make_interval(days => %(recheck_days)s)
+      AND (s.changed_at > c.enriched_at OR ls.company_id IS NULL OR ls.scored_at < c.enriched_at)
+      AND ic.company_id NOT IN (SELECT company_id FROM today)
+    ORDER BY ic.fit_score DESC, ic.company_id LIMIT %(cap)s
 ),
 chosen AS (
     SELECT company_id, tier,
            row_number() OVER (ORDER BY array_position(ARRAY['never_enriched', 'stale', 'updated'], tier),
                                        fit_score DESC, company_id) AS position
-    FROM ranked
+    FROM (SELECT *, 'never_enriched' AS tier FROM never_enriched
+          UNION ALL SELECT *, 'stale' FROM stale
+          UNION ALL SELECT *, 'updated' FROM updated) AS tiers
 )
 INSERT INTO nightly_targets (tenant_id, run_id, company_id, position, tier)
 SELECT %(tenant_id)s, %(run_id)s, company_id, position, tier FROM chosen
