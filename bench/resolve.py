@@ -252,33 +252,52 @@ def _bare_indexed_worker(dsn: str, ready: Barrier, results: Queue) -> None:
     _bare_loop(BARE_CLAIM_INDEXED, dsn, ready, results)
 
 
-def run_workers(target: Callable[[str, Barrier, Queue], None], dsn: str, workers: int) -> tuple[int, float]:
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) clock ticks of the whole machine so far, from /proc/stat (Linux only)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def run_workers(target: Callable[[str, Barrier, Queue], None], dsn: str,
+                workers: int) -> tuple[int, float, float | None]:
     """Start `workers` processes; time them from the moment all are connected and waiting
-    (not from their start-up) until the last one has finished."""
+    (not from their start-up) until the last one has finished. Also how many of the machine's
+    cores were busy meanwhile (the workers and PostgreSQL alike; None off Linux)."""
     ctx = multiprocessing.get_context("spawn")
     ready, results = ctx.Barrier(workers + 1), ctx.Queue()
     procs = [ctx.Process(target=target, args=(dsn, ready, results)) for _ in range(workers)]
     for proc in procs:
         proc.start()
     ready.wait(timeout=300)
-    started = time.perf_counter()
+    started, before = time.perf_counter(), cpu_ticks()
     done = sum(results.get(timeout=3600) for _ in procs)
-    elapsed = time.perf_counter() - started
+    elapsed, after = time.perf_counter() - started, cpu_ticks()
     for proc in procs:
         proc.join()
-    return done, elapsed
+    busy = None
+    if before and after and after[1] > before[1]:
+        busy = (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1)
+    return done, elapsed, busy
 
 
 def bench_queue(dsn: str, jobs: int) -> None:
     print(f"\nqueue drain ({jobs:,} requests, batches of {BATCH}; jobs/s from all workers connected to the last done)")
     rates: dict[int, dict[str, float]] = {}
+    busy: dict[int, float | None] = {}
     for workers in (1, 4):
         rates[workers] = {}
         for name, target in (("bare", _bare_worker), ("indexed", _bare_indexed_worker), ("ours", _drain_worker)):
             fill_queue(dsn, jobs)
-            done, seconds = run_workers(target, dsn, workers)
+            done, seconds, cores = run_workers(target, dsn, workers)
             assert done == jobs, (name, done, jobs)
             rates[workers][name] = jobs / seconds
+            if name == "ours":
+                busy[workers] = cores
         r = rates[workers]
         print(f"  {workers} worker(s): process_lookup_queue {r['ours']:>8,.0f} jobs/s   "
               f"bare claim loop {r['bare']:>8,.0f} (ratio {r['ours'] / r['bare']:.2f}x)   "
@@ -286,6 +305,14 @@ def bench_queue(dsn: str, jobs: int) -> None:
     print(f"  4 workers against 1: process_lookup_queue {rates[4]['ours'] / rates[1]['ours']:.2f}x, "
           f"bare claim loop {rates[4]['bare'] / rates[1]['bare']:.2f}x, "
           f"in index order {rates[4]['indexed'] / rates[1]['indexed']:.2f}x")
+    if busy[1] and busy[4]:
+        # One worker already keeps part of a second core busy (PostgreSQL answers while it
+        # works): more workers can at most fill the cores that are left.
+        cores = os.cpu_count() or 1
+        ceiling = min(4.0, cores / busy[1])
+        print(f"  cores busy (workers and PostgreSQL, of {cores}): 1 worker {busy[1]:.2f}, 4 workers {busy[4]:.2f}; "
+              f"the most 4 workers can gain here is {ceiling:.2f}x, and they gain "
+              f"{rates[4]['ours'] / rates[1]['ours']:.2f}x ({rates[4]['ours'] / rates[1]['ours'] / ceiling:.2f} of it)")
 
 
 def write_mentions_file(path: Path, rows: int, counts: dict[str, int]) -> None:

@@ -21,6 +21,7 @@ The result is a lookup key, not a display name.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -160,6 +161,10 @@ def _strip_suffix_once(name: str) -> str:
     return cleaned if cleaned else name
 
 
+# Files of mentions repeat their customers (a billing export names one on every invoice), and
+# a key costs about as much Python time to compute as PostgreSQL takes to look it up: the
+# keys of the last 32,768 names are kept (a few MiB at most).
+@functools.lru_cache(maxsize=1 << 15)
 def normalize_name(name: str | None) -> str:
     """The comparison key of a company name ('' for None, blank or punctuation-only)."""
     if not name:
