@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from cleanco import basename as cleanco_basename
 from cleanco.clean import prepare_default_terms
 
-from acra_enrich.resolve.normalize import _cleanco_strip, normalize_name
+from acra_enrich.resolve.normalize import (
+    _CLEANCO_LAST_WORDS,
+    _ascii_punctuation_to_spaces,
+    _cleanco_strip,
+    _unicode_punctuation_to_spaces,
+    normalize_name,
+)
 
 SAME_COMPANY = [
     # (written one way, written another way, the key)
@@ -101,3 +107,24 @@ _WORD = st.one_of(
 def test_the_cleanco_shortcut_matches_cleanco(words: list[str], separator: str) -> None:
     name = separator.join(words)
     assert _cleanco_strip(name) == " ".join(cleanco_basename(name).split())
+
+
+# --- the ASCII fast paths give the general paths' answers ---------------------------------------
+
+_ASCII_TERMS = [t for t in _CLEANCO_TERMS if t.isascii()]
+_ASCII_NAME = st.lists(st.one_of(st.sampled_from(_ASCII_TERMS + ["A.B.C.", "McDonald's", "&", "Pte.", "Ltd.", "`x`"]),
+                                 st.text(alphabet=st.characters(max_codepoint=127), min_size=1, max_size=8)),
+                       min_size=1, max_size=6).map(" ".join)
+
+
+@given(_ASCII_NAME)
+def test_the_ascii_punctuation_table_matches_the_unicode_one(name: str) -> None:
+    assert _ascii_punctuation_to_spaces(name) == _unicode_punctuation_to_spaces(name)
+
+
+@given(_ASCII_NAME)
+def test_a_name_ending_in_a_word_cleanco_never_ends_on_is_left_as_cleanco_leaves_it(name: str) -> None:
+    text = " ".join(_ascii_punctuation_to_spaces(name.casefold()).split())
+    last = text.split(" ")[-1]
+    if last.isalnum() and last not in _CLEANCO_LAST_WORDS:  # the shortcut in _strip_suffix_once
+        assert _cleanco_strip(text) == text

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 import unicodedata
 
 from cleanco import basename as _cleanco_basename
@@ -103,6 +104,9 @@ class _PunctuationToSpace(dict[int, int]):
 
 
 _PUNCTUATION_TO_SPACE = _PunctuationToSpace()
+# The ASCII part of both tables (every ASCII punctuation mark or symbol is Unicode P* or S*).
+_ASCII_APOSTROPHES = bytes(c for c in _APOSTROPHES if c < 128)
+_ASCII_PUNCTUATION_TO_SPACE = bytes.maketrans(string.punctuation.encode("ascii"), b" " * len(string.punctuation))
 
 
 def _drop_latin_marks(text: str) -> str:
@@ -116,6 +120,18 @@ def _drop_latin_marks(text: str) -> str:
 
 
 def _punctuation_to_spaces(text: str) -> str:
+    return _ascii_punctuation_to_spaces(text) if text.isascii() else _unicode_punctuation_to_spaces(text)
+
+
+def _ascii_punctuation_to_spaces(text: str) -> str:
+    # Most names: the same mapping by byte tables, several times faster than by dict.
+    text = text.encode("ascii").translate(None, _ASCII_APOSTROPHES).decode("ascii").replace("&", " and ")
+    if "." in text:
+        text = _INITIALISM.sub(lambda m: m.group(0).replace(".", ""), text)
+    return text.encode("ascii").translate(_ASCII_PUNCTUATION_TO_SPACE).decode("ascii")
+
+
+def _unicode_punctuation_to_spaces(text: str) -> str:
     text = text.translate(_APOSTROPHES).replace("&", " and ")
     if "." in text:
         text = _INITIALISM.sub(lambda m: m.group(0).replace(".", ""), text)
@@ -154,6 +170,9 @@ def _strip_suffix_once(name: str) -> str:
     for suffix in _ENGLISH_BY_LAST.get(tokens[-1], ()):
         if tuple(tokens[-len(suffix):]) == suffix:
             return " ".join(tokens[: -len(suffix)]) if len(tokens) > len(suffix) else name
+    last = tokens[-1]
+    if _NO_ASCII_IN_ACCENT_MAP and last.isascii() and last.isalnum() and last not in _CLEANCO_LAST_WORDS:
+        return name  # what _cleanco_strip would answer, without its string work
     if name.endswith(_CHINESE_SUFFIXES):
         ending = next(e for e in _CHINESE_SUFFIXES if name.endswith(e))
         return name[: -len(ending)].rstrip() if len(name) > len(ending) else name
