@@ -179,7 +179,7 @@ updated AS (
     SELECT ic.company_id, ic.fit_score
     FROM icp_candidates ic
     JOIN companies c ON c.company_id = ic.company_id
-    LEFT JOIN lead_scores ls ON ls.company_id = ic.company_id
+    LEFT JOIN lead_scores ls ON ls.tenant_id = ic.tenant_id AND ls.company_id = ic.company_id
     LEFT JOIN staging_acra_companies s ON s.uen = c.uen
     WHERE ic.tenant_id = %(tenant_id)s AND c.enriched_at >= now() - make_interval(days => %(recheck_days)s)
       AND (s.changed_at > c.enriched_at OR ls.company_id IS NULL OR ls.scored_at < c.enriched_at)
