@@ -97,7 +97,10 @@ def test_two_tenants_sharing_companies_never_see_each_others_rows(nightly_env: d
     a = make_tenant(db, "A", odoo_db="a", key_env="ODOO_KEY_A")
     b = make_tenant(db, "B", {"ssic_codes": ["56", "62", "64", "70", "73"]}, odoo_db="b", key_env="ODOO_KEY_B")
     first = nightly(a)
-    snapshot = {t: rows(db, f"SELECT * FROM {t} WHERE tenant_id = %s ORDER BY 1, 2", a) for t in TENANT_TABLES}
+    def tenant_rows(table: str, tenant: int) -> list[str]:  # in no particular order: as a sorted list
+        return sorted(map(repr, rows(db, f"SELECT * FROM {table} WHERE tenant_id = %s", tenant)))
+
+    snapshot = {t: tenant_rows(t, a) for t in TENANT_TABLES}
     for table in TENANT_TABLES:  # B has nothing yet, and A's run wrote nothing for B
         assert rows(db, f"SELECT count(*) FROM {table} WHERE tenant_id = %s", b) == [(0,)]
     second = nightly(b)
@@ -106,7 +109,7 @@ def test_two_tenants_sharing_companies_never_see_each_others_rows(nightly_env: d
                                      "INTERSECT SELECT company_id FROM icp_candidates WHERE tenant_id = %s", a, b)}
     assert shared, "the two ICPs overlap"
     for table in TENANT_TABLES:  # B's run changed none of A's rows
-        assert rows(db, f"SELECT * FROM {table} WHERE tenant_id = %s ORDER BY 1, 2", a) == snapshot[table], table
+        assert tenant_rows(table, a) == snapshot[table], table
     # Inside a tenant's context only its rows exist.
     for table in TENANT_TABLES:
         seen = as_tenant(db, a, f"SELECT DISTINCT tenant_id FROM {table}")
