@@ -8,8 +8,9 @@ rows they changed.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import psycopg
 
@@ -72,6 +73,7 @@ class Found:
 
 
 NOTHING_FOUND = Found()
+T = TypeVar("T")
 
 
 @dataclass
@@ -109,6 +111,12 @@ class MappingStore:
     def find_many(self, keysets: Sequence[Sequence[Key]]) -> list[Found]:
         """For each mention (given by its keys, strongest first) its best mapping, in one
         round trip."""
+        found, _ = self.find_many_while(keysets, lambda: None)
+        return found
+
+    def find_many_while(self, keysets: Sequence[Sequence[Key]], meanwhile: Callable[[], T]) -> tuple[list[Found], T]:
+        """`find_many`, and `meanwhile()` run while PostgreSQL looks: the statement goes out
+        in pipeline mode and its rows are read after. `meanwhile` must not use the connection."""
         idx: list[int] = []
         types: list[str] = []
         aliases: list[str] = []
@@ -119,11 +127,15 @@ class MappingStore:
                 aliases.append(alias)
         found = [NOTHING_FOUND] * len(keysets)
         if not idx:
-            return found
-        for i, *hit, registry_uen in run(self.conn, _Q["find_many"], {
-                "idx": idx, "types": types, "aliases": aliases, "temp_source": TEMP_SOURCE}):
+            return found, meanwhile()
+        # like dbutil.run: a statement of its own, whether or not the caller has a transaction open
+        with nullcontext() if self.conn.autocommit else self.conn.transaction(), self.conn.pipeline():
+            cursor = self.conn.execute(_Q["find_many"], {"idx": idx, "types": types, "aliases": aliases,
+                                                         "temp_source": TEMP_SOURCE})
+            other = meanwhile()
+        for i, *hit, registry_uen in cursor.fetchall():
             found[i] = Found(None if hit[0] is None else MappingHit._make(hit), registry_uen)
-        return found
+        return found, other
 
     # --- writes ----------------------------------------------------------------
 

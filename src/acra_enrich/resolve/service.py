@@ -29,13 +29,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from acra_enrich.resolve.chunk import internal_result, resolve_chunk
 from acra_enrich.resolve.drain import drain_queue
-from acra_enrich.resolve.mappings import Found, Key, MappingStore
+from acra_enrich.resolve.mappings import MappingStore
 from acra_enrich.resolve.models import CompanyIdResult, Mention, QueueRunReport
 from acra_enrich.resolve.providers import LookupFailed, LookupProvider, LookupResult
 from acra_enrich.resolve.queue import LookupQueue
@@ -44,15 +42,6 @@ from acra_enrich.resolve.temp_ids import TempIdAllocator
 log = logging.getLogger(__name__)
 
 BULK_CHUNK = 1000
-
-
-@dataclass(frozen=True)
-class _Ahead:
-    """A chunk whose lookup statement runs in the background."""
-
-    mentions: list[Mention]
-    keysets: list[list[Key]]
-    found: Future[list[Found]]
 
 
 def _chunks(mentions: Iterable[Mention], size: int) -> Iterator[list[Mention]]:
@@ -136,28 +125,23 @@ class CompanyEnrichmentService:
         looks a whole chunk up; its misses are looked up (within the budget), queued and
         given TEMP ids in a few statements more. Holds two chunks in memory.
 
-        The database works on one chunk while Python works on its neighbours: a helper
-        thread runs a chunk's lookup statement (sent once the chunk before has written
-        everything, so it sees those writes) while the caller consumes the results before
-        it and the keys of the chunk after it are computed.
+        PostgreSQL looks a chunk up while Python computes the keys of the next one (the
+        statement goes out in pipeline mode, after the chunk before has written everything,
+        so it sees those writes). One thread does both: a helper thread would wait for the
+        interpreter while this one works, and the overlap would be lost.
         """
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         budget = self._budget_for(sync_lookup_budget)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="resolve-find") as finder:
-            ahead: _Ahead | None = None
-            for chunk in _chunks(mentions, chunk_size):
-                keysets = [m.keys() for m in chunk]
-                if ahead is None:
-                    ahead = _Ahead(chunk, keysets, finder.submit(self.loader.find_many, keysets))
-                    continue
-                results = resolve_chunk(self, ahead.mentions, budget, keysets=ahead.keysets,
-                                        found=ahead.found.result())
-                ahead = _Ahead(chunk, keysets, finder.submit(self.loader.find_many, keysets))
-                yield from results
-            if ahead is not None:
-                yield from resolve_chunk(self, ahead.mentions, budget, keysets=ahead.keysets,
-                                         found=ahead.found.result())
+        chunks = _chunks(mentions, chunk_size)
+        chunk = next(chunks, None)
+        keysets = [m.keys() for m in chunk] if chunk is not None else []
+        while chunk is not None:
+            following = next(chunks, None)
+            found, following_keys = self.loader.find_many_while(
+                keysets, lambda: [m.keys() for m in following] if following is not None else [])
+            yield from resolve_chunk(self, chunk, budget, keysets=keysets, found=found)
+            chunk, keysets = following, following_keys
 
     def lookup(self, name: str) -> tuple[LookupResult | None, str]:
         """The provider's answer, or None and why; never raises for the provider's sake."""
