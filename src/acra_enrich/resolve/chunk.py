@@ -77,6 +77,16 @@ def internal_result(hit: MappingHit) -> CompanyIdResult:
                            match_type=hit.match_type, confidence=hit.confidence)
 
 
+def all_hits(found: Sequence[Found]) -> bool:
+    """Whether every mention found a real mapping: such a chunk is decided without writing."""
+    return all(f.hit is not None and not f.hit.is_placeholder for f in found)
+
+
+def internal_results(found: Sequence[Found]) -> list[CompanyIdResult]:
+    """The results of a chunk of which `all_hits` holds (no statement)."""
+    return [internal_result(f.hit) for f in found if f.hit is not None]
+
+
 def _rank(hit: _Hit, position: int) -> tuple[bool, int, int]:
     # The order of trust of mappings.sql's find_many: real before placeholder, priority, key order.
     return hit.is_placeholder, hit.priority, position

@@ -31,9 +31,9 @@ import logging
 import threading
 from typing import Iterable, Iterator
 
-from acra_enrich.resolve.chunk import internal_result, resolve_chunk
+from acra_enrich.resolve.chunk import all_hits, internal_result, internal_results, resolve_chunk
 from acra_enrich.resolve.drain import drain_queue
-from acra_enrich.resolve.mappings import MappingStore
+from acra_enrich.resolve.mappings import Key, MappingStore
 from acra_enrich.resolve.models import CompanyIdResult, Mention, QueueRunReport
 from acra_enrich.resolve.providers import LookupFailed, LookupProvider, LookupResult
 from acra_enrich.resolve.queue import LookupQueue
@@ -42,6 +42,10 @@ from acra_enrich.resolve.temp_ids import TempIdAllocator
 log = logging.getLogger(__name__)
 
 BULK_CHUNK = 1000
+
+
+def _keys_of(chunk: list[Mention] | None) -> list[list[Key]]:
+    return [m.keys() for m in chunk] if chunk is not None else []
 
 
 def _chunks(mentions: Iterable[Mention], size: int) -> Iterator[list[Mention]]:
@@ -123,25 +127,38 @@ class CompanyEnrichmentService:
     ) -> Iterator[CompanyIdResult]:
         """Resolve a stream of mentions, in order, `chunk_size` at a time: one statement
         looks a whole chunk up; its misses are looked up (within the budget), queued and
-        given TEMP ids in a few statements more. Holds two chunks in memory.
+        given TEMP ids in a few statements more. Holds three chunks in memory.
 
-        PostgreSQL looks a chunk up while Python computes the keys of the next one (the
-        statement goes out in pipeline mode, after the chunk before has written everything,
-        so it sees those writes). One thread does both: a helper thread would wait for the
-        interpreter while this one works, and the overlap would be lost.
+        A chunk's statement goes out in pipeline mode and Python works meanwhile, in one
+        thread (a helper thread would wait for the interpreter while this one works, and
+        the overlap would be lost): it computes the keys of the chunk after, and, when every
+        mention of the chunk before found a mapping (so that chunk writes nothing the
+        statement must see), decides that chunk too. A chunk with misses is decided, and
+        its writes made, before the next statement goes out.
         """
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         budget = self._budget_for(sync_lookup_budget)
         chunks = _chunks(mentions, chunk_size)
-        chunk = next(chunks, None)
-        keysets = [m.keys() for m in chunk] if chunk is not None else []
-        while chunk is not None:
-            following = next(chunks, None)
-            found, following_keys = self.loader.find_many_while(
-                keysets, lambda: [m.keys() for m in following] if following is not None else [])
-            yield from resolve_chunk(self, chunk, budget, keysets=keysets, found=found)
-            chunk, keysets = following, following_keys
+        current = next(chunks, None)
+        if current is None:
+            return
+        current_keys = _keys_of(current)
+        following = next(chunks, None)
+        found, following_keys = self.loader.find_many_while(current_keys, lambda: _keys_of(following))
+        while following is not None:
+            after = next(chunks, None)
+            if all_hits(found):
+                hits = found
+                next_found, (results, after_keys) = self.loader.find_many_while(
+                    following_keys, lambda: (internal_results(hits), _keys_of(after)))
+            else:
+                results = resolve_chunk(self, current, budget, keysets=current_keys, found=found)
+                next_found, after_keys = self.loader.find_many_while(following_keys, lambda: _keys_of(after))
+            yield from results
+            current, current_keys, found = following, following_keys, next_found
+            following, following_keys = after, after_keys
+        yield from resolve_chunk(self, current, budget, keysets=current_keys, found=found)
 
     def lookup(self, name: str) -> tuple[LookupResult | None, str]:
         """The provider's answer, or None and why; never raises for the provider's sake."""
