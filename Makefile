@@ -35,6 +35,10 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/queue_guarantees.py
 	$(BIN)/python bench/queue.py
+	$(BIN)/python bench/express.py
+	$(BIN)/python bench/nightly.py
+	$(BIN)/python bench/icp.py
+	$(BIN)/python bench/resolve.py
 
 clean:
 	rm -rf $(VENV) .acra-enrich .pytest_cache
