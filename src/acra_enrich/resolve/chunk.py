@@ -77,14 +77,15 @@ def internal_result(hit: MappingHit) -> CompanyIdResult:
                            match_type=hit.match_type, confidence=hit.confidence)
 
 
-def all_hits(found: Sequence[Found]) -> bool:
-    """Whether every mention found a real mapping: such a chunk is decided without writing."""
-    return all(f.hit is not None and not f.hit.is_placeholder for f in found)
-
-
-def internal_results(found: Sequence[Found]) -> list[CompanyIdResult]:
-    """The results of a chunk of which `all_hits` holds (no statement)."""
-    return [internal_result(f.hit) for f in found if f.hit is not None]
+def real_hits(found: Sequence[Found]) -> list[MappingHit] | None:
+    """Each mention's mapping when every one found a real mapping (such a chunk is decided by
+    `internal_result` alone, writing nothing), else None."""
+    hits = []
+    for f in found:
+        if (hit := f.real_hit) is None:
+            return None
+        hits.append(hit)
+    return hits
 
 
 def _rank(hit: _Hit, position: int) -> tuple[bool, int, int]:
@@ -104,8 +105,8 @@ class _Chunk:
                 found: Sequence[Found]) -> list[CompanyIdResult]:
         pending: list[_Pending] = []
         for mention, keys, f in zip(mentions, keysets, found):
-            if f.hit is not None and not f.hit.is_placeholder and not self.overlay:
-                pending.append(internal_result(f.hit))  # the common case, decided without more ado
+            if f.real_hit is not None and not self.overlay:
+                pending.append(internal_result(f.real_hit))  # the common case, decided without more ado
             else:
                 pending.append(self._decide(mention, keys, f))
         temp_ids = self._number_slots()

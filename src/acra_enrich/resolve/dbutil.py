@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Mapping
 
 import psycopg
 from psycopg import pq
 
 
-def run(conn: psycopg.Connection, query: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    """Run one statement as its own committed unit and return its rows (if any).
+def own_unit(conn: psycopg.Connection) -> AbstractContextManager[object]:
+    """What makes the statements inside it their own committed unit: nothing on an
+    autocommit connection; otherwise a transaction block, which commits when the caller has
+    none open (and is a savepoint inside the caller's transaction when it has)."""
+    return nullcontext() if conn.autocommit else conn.transaction()
 
-    On an autocommit connection that is the statement itself; otherwise it is wrapped in
-    a transaction block, which commits when the caller has none open (and is a savepoint
-    inside the caller's transaction when it has).
-    """
-    if conn.autocommit:
-        return _rows(conn.execute(query, params))
-    with conn.transaction():
+
+def run(conn: psycopg.Connection, query: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """Run one statement as its own committed unit (`own_unit`) and return its rows (if any)."""
+    with own_unit(conn):
         return _rows(conn.execute(query, params))
 
 

@@ -8,13 +8,12 @@ rows they changed.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, TypeVar
 
 import psycopg
 
-from acra_enrich.resolve.dbutil import run
+from acra_enrich.resolve.dbutil import own_unit, run
 from acra_enrich.resolve.models import DEFAULT_PRIORITY, TEMP_SOURCE, MappingEntry, MappingHit, alias_key
 from acra_enrich.resolve.plan import WritePlan
 from acra_enrich.resolve.providers import CompanyMatch
@@ -70,6 +69,11 @@ class Found:
 
     hit: MappingHit | None = None  # its most trusted mapping, real before placeholder
     registry_uen: bool = False  # no real mapping, but the ACRA registry we hold knows its UEN
+
+    @property
+    def real_hit(self) -> MappingHit | None:
+        """Its mapping when that is a real one (not a TEMP placeholder): then it is the answer."""
+        return self.hit if self.hit is not None and not self.hit.is_placeholder else None
 
 
 NOTHING_FOUND = Found()
@@ -128,8 +132,7 @@ class MappingStore:
         found = [NOTHING_FOUND] * len(keysets)
         if not idx:
             return found, meanwhile()
-        # like dbutil.run: a statement of its own, whether or not the caller has a transaction open
-        with nullcontext() if self.conn.autocommit else self.conn.transaction(), self.conn.pipeline():
+        with own_unit(self.conn), self.conn.pipeline():
             cursor = self.conn.execute(_Q["find_many"], {"idx": idx, "types": types, "aliases": aliases,
                                                          "temp_source": TEMP_SOURCE})
             other = meanwhile()

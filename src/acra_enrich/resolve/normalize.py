@@ -125,17 +125,20 @@ def _punctuation_to_spaces(text: str) -> str:
 
 def _ascii_punctuation_to_spaces(text: str) -> str:
     # Most names: the same mapping by byte tables, several times faster than by dict.
-    text = text.encode("ascii").translate(None, _ASCII_APOSTROPHES).decode("ascii").replace("&", " and ")
-    if "." in text:
-        text = _INITIALISM.sub(lambda m: m.group(0).replace(".", ""), text)
+    text = _spell_out(text.encode("ascii").translate(None, _ASCII_APOSTROPHES).decode("ascii"))
     return text.encode("ascii").translate(_ASCII_PUNCTUATION_TO_SPACE).decode("ascii")
 
 
 def _unicode_punctuation_to_spaces(text: str) -> str:
-    text = text.translate(_APOSTROPHES).replace("&", " and ")
+    return _spell_out(text.translate(_APOSTROPHES)).translate(_PUNCTUATION_TO_SPACE)
+
+
+def _spell_out(text: str) -> str:
+    """`&` read as `and`, and the dots of initialisms dropped (before punctuation becomes space)."""
+    text = text.replace("&", " and ")
     if "." in text:
         text = _INITIALISM.sub(lambda m: m.group(0).replace(".", ""), text)
-    return text.translate(_PUNCTUATION_TO_SPACE)
+    return text
 
 
 def _cleanco_strip(name: str) -> str:

@@ -31,7 +31,7 @@ import logging
 import threading
 from typing import Iterable, Iterator
 
-from acra_enrich.resolve.chunk import all_hits, internal_result, internal_results, resolve_chunk
+from acra_enrich.resolve.chunk import internal_result, real_hits, resolve_chunk
 from acra_enrich.resolve.drain import drain_queue
 from acra_enrich.resolve.mappings import Key, MappingStore
 from acra_enrich.resolve.models import CompanyIdResult, Mention, QueueRunReport
@@ -117,8 +117,8 @@ class CompanyEnrichmentService:
         mention = Mention.of(plan_code=plan_code, customer_name=customer_name, account_name=account_name, uen=uen)
         keys = mention.keys()
         found = self.loader.find(keys)
-        if found.hit is not None and not found.hit.is_placeholder:
-            return internal_result(found.hit)  # the common case, without a chunk's machinery
+        if found.real_hit is not None:
+            return internal_result(found.real_hit)  # the common case, without a chunk's machinery
         [result] = resolve_chunk(self, [mention], self._budget_for(sync_lookup_budget), keysets=[keys], found=[found])
         return result
 
@@ -148,10 +148,10 @@ class CompanyEnrichmentService:
         found, following_keys = self.loader.find_many_while(current_keys, lambda: _keys_of(following))
         while following is not None:
             after = next(chunks, None)
-            if all_hits(found):
-                hits = found
+            hits = real_hits(found)
+            if hits is not None:
                 next_found, (results, after_keys) = self.loader.find_many_while(
-                    following_keys, lambda: (internal_results(hits), _keys_of(after)))
+                    following_keys, lambda: ([internal_result(h) for h in hits], _keys_of(after)))
             else:
                 results = resolve_chunk(self, current, budget, keysets=current_keys, found=found)
                 next_found, after_keys = self.loader.find_many_while(following_keys, lambda: _keys_of(after))
