@@ -352,7 +352,7 @@ class _Run:
             if counts["added"] + counts["changed"] + counts["removed"] > ANALYZE_AFTER_CHANGES:
                 # The target selection comes next, before autovacuum would notice: planned on
                 # statistics that miss a million new candidates, its tiers walk all of them.
-                self.system.execute("ANALYZE icp_candidates")
+                self.system.execute(_Q["analyze_candidates"])
             return {**counts, "criteria": icp.criteria()}
 
         return await asyncio.to_thread(work)

@@ -142,6 +142,10 @@ SELECT (SELECT count(*) FROM kept) AS candidates,
        (SELECT count(*) FROM upserted WHERE NOT inserted) AS changed,
        (SELECT count(*) FROM dropped) AS removed
 
+-- name: analyze_candidates
+-- After a refresh that wrote many rows: the target selection that follows is planned on them.
+ANALYZE icp_candidates
+
 -- name: selected_today
 -- Companies the tenant's other runs for the same day (Asia/Singapore) took: the daily cap counts them.
 SELECT count(DISTINCT t.company_id)
@@ -161,30 +165,29 @@ WITH today AS (
     FROM nightly_targets t JOIN enrichment_runs r ON r.run_id = t.run_id
     WHERE t.run_id <> %(run_id)s AND r.params ->> 'day' = %(day)s
 ),
-never_enriched AS (
-    SELECT ic.company_id, ic.fit_score
+-- Written once and inlined into each tier (NOT MATERIALIZED): every tier keeps a plan and a
+-- LIMIT of its own.
+candidate AS NOT MATERIALIZED (
+    SELECT ic.company_id, ic.fit_score, c.uen, c.enriched_at,
+           c.enriched_at < now() - make_interval(days => %(recheck_days)s) AS stale
     FROM icp_candidates ic JOIN companies c ON c.company_id = ic.company_id
-    WHERE ic.tenant_id = %(tenant_id)s AND c.enriched_at IS NULL
-      AND ic.company_id NOT IN (SELECT company_id FROM today)
-    ORDER BY ic.fit_score DESC, ic.company_id LIMIT %(cap)s
+    WHERE ic.tenant_id = %(tenant_id)s AND ic.company_id NOT IN (SELECT company_id FROM today)
+),
+never_enriched AS (
+    SELECT company_id, fit_score FROM candidate WHERE enriched_at IS NULL
+    ORDER BY fit_score DESC, company_id LIMIT %(cap)s
 ),
 stale AS (
-    SELECT ic.company_id, ic.fit_score
-    FROM icp_candidates ic JOIN companies c ON c.company_id = ic.company_id
-    WHERE ic.tenant_id = %(tenant_id)s AND c.enriched_at < now() - make_interval(days => %(recheck_days)s)
-      AND ic.company_id NOT IN (SELECT company_id FROM today)
-    ORDER BY ic.fit_score DESC, ic.company_id LIMIT %(cap)s
+    SELECT company_id, fit_score FROM candidate WHERE stale
+    ORDER BY fit_score DESC, company_id LIMIT %(cap)s
 ),
 updated AS (
-    SELECT ic.company_id, ic.fit_score
-    FROM icp_candidates ic
-    JOIN companies c ON c.company_id = ic.company_id
-    LEFT JOIN lead_scores ls ON ls.tenant_id = ic.tenant_id AND ls.company_id = ic.company_id
-    LEFT JOIN staging_acra_companies s ON s.uen = c.uen
-    WHERE ic.tenant_id = %(tenant_id)s AND c.enriched_at >= now() - make_interval(days => %(recheck_days)s)
-      AND (s.changed_at > c.enriched_at OR ls.company_id IS NULL OR ls.scored_at < c.enriched_at)
-      AND ic.company_id NOT IN (SELECT company_id FROM today)
-    ORDER BY ic.fit_score DESC, ic.company_id LIMIT %(cap)s
+    SELECT k.company_id, k.fit_score
+    FROM candidate k
+    LEFT JOIN lead_scores ls ON ls.tenant_id = %(tenant_id)s AND ls.company_id = k.company_id
+    LEFT JOIN staging_acra_companies s ON s.uen = k.uen
+    WHERE NOT k.stale AND (s.changed_at > k.enriched_at OR ls.company_id IS NULL OR ls.scored_at < k.enriched_at)
+    ORDER BY k.fit_score DESC, k.company_id LIMIT %(cap)s
 ),
 chosen AS (
     SELECT company_id, tier,
