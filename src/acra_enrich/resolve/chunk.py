@@ -2,7 +2,8 @@
 one `resolve_company_id` call per mention, in the same order, would give.
 
 1. One statement finds every mention's best mapping (and whether the registry knows its
-   UEN): `MappingStore.find_many`.
+   UEN): `MappingStore.find_many`. When every mention found a real mapping, that is the
+   chunk's answer (`internal_results`), and nothing is written.
 2. The mentions are then decided in order, in memory. What an earlier mention of the
    chunk writes changes what a later one would find, so every row the chunk changes is
    kept in an overlay that later mentions consult beside what the statement found: an
@@ -21,13 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence, Union
 
-from acra_enrich.resolve.mappings import Found, Key, Placeholder, answer_entries
+from acra_enrich.resolve.mappings import Found, FoundChunk, Key, Placeholder, answer_entries
 from acra_enrich.resolve.models import (
     DEFAULT_PRIORITY,
+    TEMP_SOURCE,
     CompanyIdResult,
+    KeySlots,
     MappingHit,
     Mention,
     ResolutionStatus,
+    keys_of,
     placeholder_keys,
 )
 from acra_enrich.resolve.normalize import normalize_name
@@ -50,7 +54,7 @@ class _SlotHit:
 
 @dataclass(frozen=True)
 class _Slot:
-    keys: tuple[Key, ...]  # the mention's keys, to look it up again should its placeholder lose a race
+    slots: KeySlots  # the mention's keys, to look it up again should its placeholder lose a race
     remember: tuple[Key, ...]  # where the TEMP id is remembered (nowhere when disabled)
     source: str
     detail: str
@@ -77,15 +81,15 @@ def internal_result(hit: MappingHit) -> CompanyIdResult:
                            match_type=hit.match_type, confidence=hit.confidence)
 
 
-def real_hits(found: Sequence[Found]) -> list[MappingHit] | None:
-    """Each mention's mapping when every one found a real mapping (such a chunk is decided by
-    `internal_result` alone, writing nothing), else None."""
-    hits = []
-    for f in found:
-        if (hit := f.real_hit) is None:
-            return None
-        hits.append(hit)
-    return hits
+def internal_results(found: FoundChunk) -> list[CompanyIdResult]:
+    """The results of a chunk whose every mention found a real mapping (`found.all_real()`):
+    `internal_result` of each, made straight from the rows."""
+    success = ResolutionStatus.SUCCESS_INTERNAL
+    results = []
+    for _, match_type, _, company_id, source, _, confidence, _ in found.rows:
+        assert match_type is not None and source != TEMP_SOURCE, "internal_results of a chunk with misses"
+        results.append(CompanyIdResult(company_id, success, match_type, None, match_type, None, confidence))
+    return results
 
 
 def _rank(hit: _Hit, position: int) -> tuple[bool, int, int]:
@@ -101,14 +105,14 @@ class _Chunk:
         self.slots: list[_Slot] = []
         self.to_queue: list[tuple[str, str]] = []  # (name, normalised name)
 
-    def resolve(self, mentions: Sequence[Mention], keysets: Sequence[list[Key]],
+    def resolve(self, mentions: Sequence[Mention], slotsets: Sequence[KeySlots],
                 found: Sequence[Found]) -> list[CompanyIdResult]:
         pending: list[_Pending] = []
-        for mention, keys, f in zip(mentions, keysets, found):
+        for mention, slots, f in zip(mentions, slotsets, found):
             if f.real_hit is not None and not self.overlay:
                 pending.append(internal_result(f.real_hit))  # the common case, decided without more ado
             else:
-                pending.append(self._decide(mention, keys, f))
+                pending.append(self._decide(mention, slots, f))
         temp_ids = self._number_slots()
         requests = self.service.queue.enqueue_many(self.to_queue) if self.to_queue else []
         results = []
@@ -127,7 +131,7 @@ class _Chunk:
             results.append(p)
         return results
 
-    def _best(self, keys: list[Key], found: Found) -> tuple[_Hit | None, bool]:
+    def _best(self, slots: KeySlots, keys: list[Key], found: Found) -> tuple[_Hit | None, bool]:
         """The mention's best mapping now: what the chunk's statement found, unless this
         chunk has changed a row under one of its keys since."""
         hit: _Hit | None = found.hit
@@ -136,19 +140,20 @@ class _Chunk:
         registry_uen = found.registry_uen
         if hit is not None and (hit.match_type, hit.alias) in self.overlay:
             # The row it found was replaced; the database (which has the replacement) knows its runner-up.
-            again = self.service.loader.find(keys)
+            again = self.service.loader.find(slots)
             hit, registry_uen = again.hit, again.registry_uen
         candidates = [] if hit is None else [(_rank(hit, keys.index((hit.match_type, hit.alias))), hit)]
         candidates += [(_rank(self.overlay[k], i), self.overlay[k]) for i, k in enumerate(keys) if k in self.overlay]
         return min(candidates, key=lambda c: c[0])[1], registry_uen
 
-    def _decide(self, mention: Mention, keys: list[Key], found: Found) -> _Pending:
+    def _decide(self, mention: Mention, slots: KeySlots, found: Found) -> _Pending:
         service = self.service
-        hit, registry_uen = self._best(keys, found)
+        keys = keys_of(slots)
+        hit, registry_uen = self._best(slots, keys, found)
         if isinstance(hit, MappingHit) and not hit.is_placeholder:
             return internal_result(hit)
         if registry_uen:
-            uen = next(alias for match_type, alias in keys if match_type == "uen")
+            uen = slots[0]
             return CompanyIdResult(uen, ResolutionStatus.SUCCESS_INTERNAL, "registry_uen", match_type="uen")
         key = normalize_name(mention.customer_name)
         name = mention.customer_name if key else None
@@ -159,9 +164,9 @@ class _Chunk:
             return CompanyIdResult(hit.company_id, ResolutionStatus.TEMP_ASSIGNED, "temp", temp_id=hit.company_id,
                                    match_type=hit.match_type)
         if name is None:
-            return self._new_temp(keys, "no customer name", remember=True, source="generated")
+            return self._new_temp(slots, keys, "no customer name", remember=True, source="generated")
         if not service.enabled:
-            return self._new_temp(keys, "company enrichment disabled", remember=False, source="disabled")
+            return self._new_temp(slots, keys, "company enrichment disabled", remember=False, source="disabled")
 
         detail = None
         if service.lookup_client is not None and self.budget.take():
@@ -180,10 +185,10 @@ class _Chunk:
         self.to_queue.append((name, key))
         return _Queued(len(self.to_queue) - 1, detail)
 
-    def _new_temp(self, keys: list[Key], why: str, *, remember: bool, source: str) -> _Temp:
+    def _new_temp(self, slots: KeySlots, keys: list[Key], why: str, *, remember: bool, source: str) -> _Temp:
         slot = len(self.slots)
         remembered = placeholder_keys(keys) if remember else ()
-        self.slots.append(_Slot(tuple(keys), remembered, source, why))
+        self.slots.append(_Slot(slots, remembered, source, why))
         if self.service.loader.plan is None:  # in plan mode nothing is written, so nothing is found later either
             for match_type, alias in remembered:
                 self.overlay[(match_type, alias)] = _SlotHit(slot, match_type, alias, DEFAULT_PRIORITY[match_type])
@@ -199,17 +204,17 @@ class _Chunk:
         for number, slot in enumerate(self.slots):
             if taken.intersection(slot.remember):
                 # Another caller placed its TEMP id under these keys first: theirs wins.
-                winner = loader.find(slot.keys)
+                winner = loader.find(slot.slots)
                 if winner.hit is not None and winner.hit.is_placeholder:
                     temp_ids[number] = winner.hit.company_id
         return temp_ids
 
 
 def resolve_chunk(service: CompanyEnrichmentService, mentions: Sequence[Mention], budget: LookupBudget, *,
-                  keysets: Sequence[list[Key]] | None = None, found: Sequence[Found] | None = None,
+                  slotsets: Sequence[KeySlots] | None = None, found: Sequence[Found] | None = None,
                   ) -> list[CompanyIdResult]:
-    """The chunk's results, in order. `keysets` (each mention's keys) and `found` (what
+    """The chunk's results, in order. `slotsets` (each mention's key slots) and `found` (what
     `find_many` said of them) may come precomputed, `found` from just before the call."""
-    keysets = keysets if keysets is not None else [m.keys() for m in mentions]
-    found = found if found is not None else service.loader.find_many(keysets)
-    return _Chunk(service, budget).resolve(mentions, keysets, found)
+    slotsets = slotsets if slotsets is not None else [m.key_slots() for m in mentions]
+    found = found if found is not None else service.loader.find_many(slotsets).found()
+    return _Chunk(service, budget).resolve(mentions, slotsets, found)

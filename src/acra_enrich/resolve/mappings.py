@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence, TypeVar
 import psycopg
 
 from acra_enrich.resolve.dbutil import own_unit, run
-from acra_enrich.resolve.models import DEFAULT_PRIORITY, TEMP_SOURCE, MappingEntry, MappingHit, alias_key
+from acra_enrich.resolve.models import DEFAULT_PRIORITY, TEMP_SOURCE, KeySlots, MappingEntry, MappingHit, alias_key
 from acra_enrich.resolve.plan import WritePlan
 from acra_enrich.resolve.providers import CompanyMatch
 from acra_enrich.sqlfiles import load_queries
@@ -22,8 +22,18 @@ from acra_enrich.sqlfiles import load_queries
 _Q = load_queries("acra_enrich.resolve.sql", "mappings.sql")
 
 Key = tuple[str, str]  # (match_type, alias)
-# find_one's parameters: a mention's keys by match type, its normalised names in order.
-_SINGLE_SLOTS = ("uen", "plan_code", "account_name", "customer_name", "name_key", "account_key")
+# find_one's and find_many's parameters, one per slot of a mention's `KeySlots`.
+_SLOT_PARAMS = ("uen", "plan_code", "account_name", "customer_name", "name_key", "account_key")
+# Between a slot's aliases in find_many's parameters: never in an alias, as clean_text and
+# the name normaliser make every whitespace character (this one included) a space.
+_SLOT_SEPARATOR = "\x1f"
+
+
+def _join_slot(aliases: Sequence[str], count: int) -> str:
+    joined = _SLOT_SEPARATOR.join(aliases)
+    if joined.count(_SLOT_SEPARATOR) != count - 1:
+        raise ValueError(f"an alias contains the separator {_SLOT_SEPARATOR!r}; aliases must be clean_text")
+    return joined
 
 
 def entry_arrays(entries: Sequence[MappingEntry]) -> dict[str, list[Any]]:
@@ -77,6 +87,27 @@ class Found:
 
 
 NOTHING_FOUND = Found()
+
+
+@dataclass(frozen=True)
+class FoundChunk:
+    """What one find_many statement said of a chunk of mentions: at most a row per mention,
+    in mention order, as fetched (plain tuples; no object is made per mention unless asked).
+    A row: (index, match_type, alias, company_id, source, priority, confidence, registry_uen),
+    the mapping columns NULL when only the registry knows the mention's UEN."""
+
+    size: int
+    rows: list[tuple[Any, ...]]
+
+    def all_real(self) -> bool:
+        """Whether every mention found a real mapping (a chunk decided without writing)."""
+        return len(self.rows) == self.size and all(row[1] is not None and row[4] != TEMP_SOURCE for row in self.rows)
+
+    def found(self) -> list[Found]:
+        found = [NOTHING_FOUND] * self.size
+        for i, *hit, registry_uen in self.rows:
+            found[i] = Found(None if hit[0] is None else MappingHit._make(hit), registry_uen)
+        return found
 T = TypeVar("T")
 
 
@@ -103,42 +134,29 @@ class MappingStore:
 
     # --- reads -----------------------------------------------------------------
 
-    def find(self, keys: Sequence[Key]) -> Found:
-        """`find_many` for one mention (one round trip, and no planning on each call)."""
-        slots: dict[str, str | None] = dict.fromkeys(_SINGLE_SLOTS)
-        normalized = iter(("name_key", "account_key"))
-        for match_type, alias in keys:
-            slots[next(normalized) if match_type == "normalized_name" else match_type] = alias
-        [(*hit, registry_uen)] = run(self.conn, _Q["find_one"], {**slots, "temp_source": TEMP_SOURCE})
+    def find(self, slots: KeySlots) -> Found:
+        """What company_mapping says of one mention (one round trip, and no planning on each call)."""
+        params: dict[str, str | None] = {name: alias or None for name, alias in zip(_SLOT_PARAMS, slots)}
+        [(*hit, registry_uen)] = run(self.conn, _Q["find_one"], {**params, "temp_source": TEMP_SOURCE})
         return Found(None if hit[0] is None else MappingHit._make(hit), registry_uen)
 
-    def find_many(self, keysets: Sequence[Sequence[Key]]) -> list[Found]:
-        """For each mention (given by its keys, strongest first) its best mapping, in one
-        round trip."""
-        found, _ = self.find_many_while(keysets, lambda: None)
+    def find_many(self, slotsets: Sequence[KeySlots]) -> FoundChunk:
+        """What company_mapping says of each mention of a chunk, in one round trip."""
+        found, _ = self.find_many_while(slotsets, lambda: None)
         return found
 
-    def find_many_while(self, keysets: Sequence[Sequence[Key]], meanwhile: Callable[[], T]) -> tuple[list[Found], T]:
+    def find_many_while(self, slotsets: Sequence[KeySlots], meanwhile: Callable[[], T]) -> tuple[FoundChunk, T]:
         """`find_many`, and `meanwhile()` run while PostgreSQL looks: the statement goes out
         in pipeline mode and its rows are read after. `meanwhile` must not use the connection."""
-        idx: list[int] = []
-        types: list[str] = []
-        aliases: list[str] = []
-        for i, keys in enumerate(keysets):
-            for match_type, alias in keys:
-                idx.append(i)
-                types.append(match_type)
-                aliases.append(alias)
-        found = [NOTHING_FOUND] * len(keysets)
-        if not idx:
-            return found, meanwhile()
+        if not slotsets:
+            return FoundChunk(0, []), meanwhile()
+        # Each slot travels as one string (an array parameter costs Python a step per element).
+        params: dict[str, str] = {name: _join_slot(aliases, len(slotsets))
+                                  for name, aliases in zip(_SLOT_PARAMS, zip(*slotsets))}
         with own_unit(self.conn), self.conn.pipeline():
-            cursor = self.conn.execute(_Q["find_many"], {"idx": idx, "types": types, "aliases": aliases,
-                                                         "temp_source": TEMP_SOURCE})
+            cursor = self.conn.execute(_Q["find_many"], {**params, "temp_source": TEMP_SOURCE})
             other = meanwhile()
-        for i, *hit, registry_uen in cursor.fetchall():
-            found[i] = Found(None if hit[0] is None else MappingHit._make(hit), registry_uen)
-        return found, other
+        return FoundChunk(len(slotsets), cursor.fetchall()), other
 
     # --- writes ----------------------------------------------------------------
 

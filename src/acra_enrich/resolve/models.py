@@ -21,6 +21,13 @@ DEFAULT_PRIORITY: dict[str, int] = {t: i + 1 for i, t in enumerate(MATCH_TYPES)}
 TEMP_SOURCE = "temp"
 
 
+# A mention's aliases by slot, strongest first: its UEN, plan code, account name, customer
+# name, and the normalised forms of its customer name and (when different) account name.
+KeySlots = tuple[str, str, str, str, str, str]
+SLOT_TYPES: tuple[MatchType, ...] = (
+    "uen", "plan_code", "account_name", "customer_name", "normalized_name", "normalized_name")
+
+
 class ResolutionStatus(str, Enum):
     SUCCESS_INTERNAL = "SUCCESS_INTERNAL"
     SUCCESS_EXTERNAL = "SUCCESS_EXTERNAL"
@@ -67,25 +74,28 @@ class Mention:
     ) -> "Mention":
         return cls(plan_code, customer_name, account_name, uen)
 
-    def keys(self) -> list[tuple[str, str]]:
-        """(match_type, alias) pairs to look up in company_mapping, strongest first (each
-        alias as `alias_key` stores it; the fields are clean already)."""
-        keys: list[tuple[str, str]] = []
-        if self.uen is not None:
-            keys.append(("uen", self.uen.replace(" ", "").upper()))
-        if self.plan_code is not None:
-            keys.append(("plan_code", self.plan_code.upper()))
-        if self.account_name is not None:
-            keys.append(("account_name", self.account_name))
-        if self.customer_name is not None:
-            keys.append(("customer_name", self.customer_name))
+    def key_slots(self) -> KeySlots:
+        """The aliases to look up in company_mapping, one per slot of `SLOT_TYPES` ('' where
+        the mention has none), each as `alias_key` stores it (the fields are clean already)."""
         name_key = normalize_name(self.customer_name)
-        if name_key:
-            keys.append(("normalized_name", name_key))
         account_key = normalize_name(self.account_name)
-        if account_key and account_key != name_key:
-            keys.append(("normalized_name", account_key))
-        return keys
+        return (
+            "" if self.uen is None else self.uen.replace(" ", "").upper(),
+            "" if self.plan_code is None else self.plan_code.upper(),
+            self.account_name or "",
+            self.customer_name or "",
+            name_key,
+            "" if account_key == name_key else account_key,
+        )
+
+    def keys(self) -> list[tuple[str, str]]:
+        """(match_type, alias) pairs to look up in company_mapping, strongest first."""
+        return keys_of(self.key_slots())
+
+
+def keys_of(slots: KeySlots) -> list[tuple[str, str]]:
+    """A mention's (match_type, alias) pairs, strongest first, from its key slots."""
+    return [(match_type, alias) for match_type, alias in zip(SLOT_TYPES, slots) if alias]
 
 
 def placeholder_keys(keys: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -121,8 +131,10 @@ class MappingEntry:
     confidence: float | None = None
 
 
-@dataclass(frozen=True)
-class CompanyIdResult:
+class CompanyIdResult(NamedTuple):
+    """One mention's answer. A tuple (as `MappingHit`): the bulk path makes one per
+    mention, and a frozen dataclass costs five times as much to make."""
+
     company_id: str | None
     status: ResolutionStatus
     source: str
@@ -133,7 +145,7 @@ class CompanyIdResult:
     detail: str | None = None  # why an external lookup did not answer, when it did not
 
     def as_dict(self) -> dict[str, object]:
-        data = asdict(self)
+        data: dict[str, object] = self._asdict()
         data["status"] = self.status.value
         return data
 

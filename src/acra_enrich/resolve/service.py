@@ -31,10 +31,10 @@ import logging
 import threading
 from typing import Iterable, Iterator
 
-from acra_enrich.resolve.chunk import internal_result, real_hits, resolve_chunk
+from acra_enrich.resolve.chunk import internal_result, internal_results, resolve_chunk
 from acra_enrich.resolve.drain import drain_queue
-from acra_enrich.resolve.mappings import Key, MappingStore
-from acra_enrich.resolve.models import CompanyIdResult, Mention, QueueRunReport
+from acra_enrich.resolve.mappings import MappingStore
+from acra_enrich.resolve.models import CompanyIdResult, KeySlots, Mention, QueueRunReport
 from acra_enrich.resolve.providers import LookupFailed, LookupProvider, LookupResult
 from acra_enrich.resolve.queue import LookupQueue
 from acra_enrich.resolve.temp_ids import TempIdAllocator
@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 BULK_CHUNK = 1000
 
 
-def _keys_of(chunk: list[Mention] | None) -> list[list[Key]]:
-    return [m.keys() for m in chunk] if chunk is not None else []
+def _slots_of(chunk: list[Mention] | None) -> list[KeySlots]:
+    return [m.key_slots() for m in chunk] if chunk is not None else []
 
 
 def _chunks(mentions: Iterable[Mention], size: int) -> Iterator[list[Mention]]:
@@ -115,11 +115,12 @@ class CompanyEnrichmentService:
         sync_lookup_budget: int | None = None,
     ) -> CompanyIdResult:
         mention = Mention.of(plan_code=plan_code, customer_name=customer_name, account_name=account_name, uen=uen)
-        keys = mention.keys()
-        found = self.loader.find(keys)
+        slots = mention.key_slots()
+        found = self.loader.find(slots)
         if found.real_hit is not None:
             return internal_result(found.real_hit)  # the common case, without a chunk's machinery
-        [result] = resolve_chunk(self, [mention], self._budget_for(sync_lookup_budget), keysets=[keys], found=[found])
+        [result] = resolve_chunk(self, [mention], self._budget_for(sync_lookup_budget), slotsets=[slots],
+                                 found=[found])
         return result
 
     def resolve_many(
@@ -143,22 +144,24 @@ class CompanyEnrichmentService:
         current = next(chunks, None)
         if current is None:
             return
-        current_keys = _keys_of(current)
+        current_slots = _slots_of(current)
         following = next(chunks, None)
-        found, following_keys = self.loader.find_many_while(current_keys, lambda: _keys_of(following))
+        found, following_slots = self.loader.find_many_while(current_slots, lambda: _slots_of(following))
         while following is not None:
             after = next(chunks, None)
-            hits = real_hits(found)
-            if hits is not None:
-                next_found, (results, after_keys) = self.loader.find_many_while(
-                    following_keys, lambda: ([internal_result(h) for h in hits], _keys_of(after)))
+            if found.all_real():
+                next_found, (results, after_slots) = self.loader.find_many_while(
+                    following_slots, lambda: (internal_results(found), _slots_of(after)))
             else:
-                results = resolve_chunk(self, current, budget, keysets=current_keys, found=found)
-                next_found, after_keys = self.loader.find_many_while(following_keys, lambda: _keys_of(after))
+                results = resolve_chunk(self, current, budget, slotsets=current_slots, found=found.found())
+                next_found, after_slots = self.loader.find_many_while(following_slots, lambda: _slots_of(after))
             yield from results
-            current, current_keys, found = following, following_keys, next_found
-            following, following_keys = after, after_keys
-        yield from resolve_chunk(self, current, budget, keysets=current_keys, found=found)
+            current, current_slots, found = following, following_slots, next_found
+            following, following_slots = after, after_slots
+        if found.all_real():
+            yield from internal_results(found)
+        else:
+            yield from resolve_chunk(self, current, budget, slotsets=current_slots, found=found.found())
 
     def lookup(self, name: str) -> tuple[LookupResult | None, str]:
         """The provider's answer, or None and why; never raises for the provider's sake."""

@@ -3,30 +3,42 @@
 -- row's priority (lower wins), then the mention's own order of keys (strongest first:
 -- uen, plan code, account name, customer name, normalised names).
 
--- Every mention of a batch in one statement: its keys arrive as three parallel arrays
--- (mention index, match type, alias; each mention's keys strongest first), and each
--- mention gets its best mapping. A mention whose UEN has no real mapping is also told
--- whether the ACRA registry we hold knows that UEN (then it is its own answer).
+-- Every mention of a chunk in one statement. Its keys arrive by slot, each slot one string
+-- of the chunk's aliases separated by U+001F ('' where a mention has none): UEN, plan code,
+-- account name, customer name, normalised customer name, normalised account name. Each
+-- mention (numbered from 0) gets at most one row, its best mapping; a mention whose UEN
+-- has no real mapping is also told whether the ACRA registry we hold knows that UEN (then
+-- it is its own answer). Rows come in mention order.
 -- name: find_many
-WITH k AS (
-    SELECT * FROM unnest(%(idx)b::int[], %(types)b::text[], %(aliases)b::text[])
-        WITH ORDINALITY AS k(idx, match_type, alias, ord)
+WITH mention AS (
+    SELECT m.idx - 1 AS idx, m.uen, m.plan_code, m.account_name, m.customer_name, m.name_key, m.account_key
+    FROM unnest(string_to_array(%(uen)s, E'\x1f', ''), string_to_array(%(plan_code)s, E'\x1f', ''),
+                string_to_array(%(account_name)s, E'\x1f', ''), string_to_array(%(customer_name)s, E'\x1f', ''),
+                string_to_array(%(name_key)s, E'\x1f', ''), string_to_array(%(account_key)s, E'\x1f', ''))
+        WITH ORDINALITY AS m(uen, plan_code, account_name, customer_name, name_key, account_key, idx)
 ), best AS (
-    SELECT DISTINCT ON (k.idx) k.idx, m.match_type, m.alias, m.company_id, m.source, m.priority, m.confidence
-    FROM k
+    SELECT DISTINCT ON (mention.idx) mention.idx, m.match_type, m.alias, m.company_id, m.source, m.priority,
+           m.confidence
+    FROM mention
+    CROSS JOIN LATERAL (VALUES (1, 'uen', mention.uen), (2, 'plan_code', mention.plan_code),
+                               (3, 'account_name', mention.account_name),
+                               (4, 'customer_name', mention.customer_name),
+                               (5, 'normalized_name', mention.name_key),
+                               (6, 'normalized_name', mention.account_key)) AS k(ord, match_type, alias)
     JOIN company_mapping m ON m.match_type = k.match_type AND m.alias = k.alias
-    ORDER BY k.idx, (m.source = %(temp_source)s), m.priority, k.ord
+    ORDER BY mention.idx, (m.source = %(temp_source)s), m.priority, k.ord
 ), registry AS (
-    SELECT k.idx FROM k
-    LEFT JOIN best ON best.idx = k.idx AND best.source <> %(temp_source)s
-    WHERE k.match_type = 'uen' AND best.idx IS NULL
-      AND (EXISTS (SELECT 1 FROM companies c WHERE c.uen = k.alias)
-           OR EXISTS (SELECT 1 FROM staging_acra_companies s WHERE s.uen = k.alias))
+    SELECT mention.idx FROM mention
+    LEFT JOIN best ON best.idx = mention.idx AND best.source <> %(temp_source)s
+    WHERE mention.uen IS NOT NULL AND best.idx IS NULL
+      AND (EXISTS (SELECT 1 FROM companies c WHERE c.uen = mention.uen)
+           OR EXISTS (SELECT 1 FROM staging_acra_companies s WHERE s.uen = mention.uen))
 )
-SELECT coalesce(best.idx, registry.idx), best.match_type, best.alias, best.company_id, best.source,
+SELECT coalesce(best.idx, registry.idx) AS idx, best.match_type, best.alias, best.company_id, best.source,
        best.priority, best.confidence, registry.idx IS NOT NULL AS registry_uen
 FROM best
 FULL JOIN registry ON registry.idx = best.idx
+ORDER BY 1
 
 -- find_many for one mention, in the shape a single call needs: fixed parameters (a key
 -- the mention lacks is NULL and matches nothing), so PostgreSQL plans it once per
