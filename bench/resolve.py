@@ -82,7 +82,8 @@ def raw_value(match_type: str, n: int) -> str:
 
 
 def load_mappings(dsn: str, total: int) -> dict[str, int]:
-    """COPY `total` mappings in; how many of each match type."""
+    """COPY `total` mappings in and vacuum them, as autovacuum soon does to a table after a
+    load (baseline and product then read the same settled table); how many of each match type."""
     counts = {t: int(total * share) for t, share in MIX.items()}
     counts["normalized_name"] += total - sum(counts.values())
     with psycopg.connect(dsn) as conn:
@@ -92,8 +93,9 @@ def load_mappings(dsn: str, total: int) -> dict[str, int]:
                 for n in range(count):
                     alias = alias_key(match_type, raw_value(match_type, n))
                     copy.write_row((alias, match_type, DEFAULT_PRIORITY[match_type], f"C{n:07d}", "bench"))
-        conn.execute("ANALYZE company_mapping")
         conn.commit()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE) company_mapping")
     return counts
 
 

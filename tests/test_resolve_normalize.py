@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import sys
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,7 +14,10 @@ from cleanco.clean import prepare_default_terms
 
 from acra_enrich.resolve.normalize import (
     _CLEANCO_LAST_WORDS,
+    _INITIALISM,
+    _INITIALISM_HINT,
     _ascii_punctuation_to_spaces,
+    _collapse_spaces,
     _cleanco_strip,
     _unicode_punctuation_to_spaces,
     normalize_name,
@@ -128,3 +134,21 @@ def test_a_name_ending_in_a_word_cleanco_never_ends_on_is_left_as_cleanco_leaves
     last = text.split(" ")[-1]
     if last.isalnum() and last not in _CLEANCO_LAST_WORDS:  # the shortcut in _strip_suffix_once
         assert _cleanco_strip(text) == text
+
+
+# --- the cheap steps give the answers of the regular expressions they replace ------------------
+
+def test_collapsing_spaces_treats_every_code_point_as_the_re_module_does() -> None:
+    spaces = re.compile(r"\s+")
+    for code in range(sys.maxunicode + 1):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        c = chr(code)
+        text = f"{c}a{c}{c}b {c}"
+        assert _collapse_spaces(text) == spaces.sub(" ", text).strip(), hex(code)
+
+
+@given(st.lists(st.sampled_from(["a", "B", "1", "_", ".", " ", "é", "中", "-", "a.", "b.c"]), max_size=12).map("".join))
+def test_every_initialism_carries_the_hint_looked_for_first(text: str) -> None:
+    if _INITIALISM.search(text):
+        assert _INITIALISM_HINT.search(text)

@@ -87,7 +87,8 @@ _NO_ASCII_IN_ACCENT_MAP = not any(c.isascii() for c in NON_NFKD_MAP)
 
 _APOSTROPHES = dict.fromkeys(map(ord, "'’‘`´ʼ"), None)
 _INITIALISM = re.compile(r"\b(?:[^\W_]\.){2,}(?:[^\W_]\b)?")
-_SPACES = re.compile(r"\s+")
+# In every initialism, and far cheaper to look for than one ('pte. ltd.' has none).
+_INITIALISM_HINT = re.compile(r"\.[^\W_]\.")
 # Han and kana are written without spaces, so a space between two of them (left by a
 # bracket or a full-width space) carries no meaning.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -136,7 +137,7 @@ def _unicode_punctuation_to_spaces(text: str) -> str:
 def _spell_out(text: str) -> str:
     """`&` read as `and`, and the dots of initialisms dropped (before punctuation becomes space)."""
     text = text.replace("&", " and ")
-    if "." in text:
+    if _INITIALISM_HINT.search(text):
         text = _INITIALISM.sub(lambda m: m.group(0).replace(".", ""), text)
     return text
 
@@ -153,7 +154,7 @@ def _cleanco_strip(name: str) -> str:
     words = _strip_tail(name).split()
     if words and words[-1].isascii() and strip_punct(_fold_ascii(words[-1])) not in _CLEANCO_LAST_WORDS:
         return _strip_tail(" ".join(words))
-    return _SPACES.sub(" ", _cleanco_basename(name)).strip()
+    return _collapse_spaces(_cleanco_basename(name))
 
 
 def _fold_ascii(word: str) -> str:
@@ -193,7 +194,7 @@ def normalize_name(name: str | None) -> str:
         return ""
     text = unicodedata.normalize("NFKC", name).casefold()
     text = _drop_latin_marks(text)
-    text = _SPACES.sub(" ", _punctuation_to_spaces(text)).strip()
+    text = _collapse_spaces(_punctuation_to_spaces(text))
     if not text.isascii():
         text = _CJK_GAP.sub("", text)
     while True:
@@ -207,5 +208,12 @@ def clean_text(value: str | None) -> str | None:
     """Trimmed, NFKC, single-spaced text; None when nothing is left (for exact aliases)."""
     if value is None:
         return None
-    text = _SPACES.sub(" ", unicodedata.normalize("NFKC", value)).strip()
+    text = _collapse_spaces(unicodedata.normalize("NFKC", value))
     return text or None
+
+
+def _collapse_spaces(text: str) -> str:
+    # Every run of whitespace as one space, none at the ends: the same as re.sub(r"\s+", " ")
+    # and strip() (str.split and the re module agree on what is whitespace, code point by
+    # code point), in a quarter of the time.
+    return " ".join(text.split())
