@@ -86,8 +86,8 @@ def internal_results(found: FoundChunk) -> list[CompanyIdResult]:
     `internal_result` of each, made straight from the rows."""
     success = ResolutionStatus.SUCCESS_INTERNAL
     results = []
-    for _, match_type, _, company_id, source, _, confidence, _ in found.rows:
-        assert match_type is not None and source != TEMP_SOURCE, "internal_results of a chunk with misses"
+    for _, match_type, _, company_id, source, _, confidence in found.rows:
+        assert source != TEMP_SOURCE, "internal_results of a chunk with misses"
         results.append(CompanyIdResult(company_id, success, match_type, None, match_type, None, confidence))
     return results
 
@@ -210,11 +210,8 @@ class _Chunk:
         return temp_ids
 
 
-def resolve_chunk(service: CompanyEnrichmentService, mentions: Sequence[Mention], budget: LookupBudget, *,
-                  slotsets: Sequence[KeySlots] | None = None, found: Sequence[Found] | None = None,
-                  ) -> list[CompanyIdResult]:
-    """The chunk's results, in order. `slotsets` (each mention's key slots) and `found` (what
-    `find_many` said of them) may come precomputed, `found` from just before the call."""
-    slotsets = slotsets if slotsets is not None else [m.key_slots() for m in mentions]
-    found = found if found is not None else service.loader.find_many(slotsets).found()
+def resolve_chunk(service: CompanyEnrichmentService, mentions: Sequence[Mention], budget: LookupBudget,
+                  slotsets: Sequence[KeySlots], found: Sequence[Found]) -> list[CompanyIdResult]:
+    """The chunk's results, in order, given each mention's key slots and what
+    company_mapping said of them just before."""
     return _Chunk(service, budget).resolve(mentions, slotsets, found)

@@ -14,7 +14,15 @@ from typing import Any, Callable, Sequence, TypeVar
 import psycopg
 
 from acra_enrich.resolve.dbutil import own_unit, run
-from acra_enrich.resolve.models import DEFAULT_PRIORITY, TEMP_SOURCE, KeySlots, MappingEntry, MappingHit, alias_key
+from acra_enrich.resolve.models import (
+    DEFAULT_PRIORITY,
+    TEMP_SOURCE,
+    KeySlots,
+    MappingEntry,
+    MappingHit,
+    Mention,
+    alias_key,
+)
 from acra_enrich.resolve.plan import WritePlan
 from acra_enrich.resolve.providers import CompanyMatch
 from acra_enrich.sqlfiles import load_queries
@@ -90,24 +98,34 @@ NOTHING_FOUND = Found()
 
 
 @dataclass(frozen=True)
+class ChunkKeys:
+    """A chunk's key slots, one per mention, and find_many's parameters for them: each slot
+    one string of the chunk's aliases (an array parameter costs Python a step per element)."""
+
+    slotsets: list[KeySlots]
+    params: dict[str, str]
+
+    @classmethod
+    def of(cls, mentions: Sequence[Mention]) -> ChunkKeys:
+        slotsets = [m.key_slots() for m in mentions]
+        params = {name: _join_slot(aliases, len(slotsets)) for name, aliases in zip(_SLOT_PARAMS, zip(*slotsets))}
+        return cls(slotsets, params)
+
+
+@dataclass(frozen=True)
 class FoundChunk:
-    """What one find_many statement said of a chunk of mentions: at most a row per mention,
-    in mention order, as fetched (plain tuples; no object is made per mention unless asked).
-    A row: (index, match_type, alias, company_id, source, priority, confidence, registry_uen),
-    the mapping columns NULL when only the registry knows the mention's UEN."""
+    """What one find_many statement said of a chunk of mentions: a row for each mention
+    that found a mapping, in mention order, as fetched (plain tuples; no object is made per
+    mention unless a miss needs it). A row: (index, *MappingHit)."""
 
     size: int
     rows: list[tuple[Any, ...]]
 
     def all_real(self) -> bool:
         """Whether every mention found a real mapping (a chunk decided without writing)."""
-        return len(self.rows) == self.size and all(row[1] is not None and row[4] != TEMP_SOURCE for row in self.rows)
+        return len(self.rows) == self.size and all(row[4] != TEMP_SOURCE for row in self.rows)
 
-    def found(self) -> list[Found]:
-        found = [NOTHING_FOUND] * self.size
-        for i, *hit, registry_uen in self.rows:
-            found[i] = Found(None if hit[0] is None else MappingHit._make(hit), registry_uen)
-        return found
+
 T = TypeVar("T")
 
 
@@ -140,23 +158,33 @@ class MappingStore:
         [(*hit, registry_uen)] = run(self.conn, _Q["find_one"], {**params, "temp_source": TEMP_SOURCE})
         return Found(None if hit[0] is None else MappingHit._make(hit), registry_uen)
 
-    def find_many(self, slotsets: Sequence[KeySlots]) -> FoundChunk:
-        """What company_mapping says of each mention of a chunk, in one round trip."""
-        found, _ = self.find_many_while(slotsets, lambda: None)
+    def find_many(self, keys: ChunkKeys) -> FoundChunk:
+        """Each mention's best mapping, in one round trip."""
+        found, _ = self.find_many_while(keys, lambda: None)
         return found
 
-    def find_many_while(self, slotsets: Sequence[KeySlots], meanwhile: Callable[[], T]) -> tuple[FoundChunk, T]:
+    def find_many_while(self, keys: ChunkKeys, meanwhile: Callable[[], T]) -> tuple[FoundChunk, T]:
         """`find_many`, and `meanwhile()` run while PostgreSQL looks: the statement goes out
         in pipeline mode and its rows are read after. `meanwhile` must not use the connection."""
-        if not slotsets:
+        if not keys.slotsets:
             return FoundChunk(0, []), meanwhile()
-        # Each slot travels as one string (an array parameter costs Python a step per element).
-        params: dict[str, str] = {name: _join_slot(aliases, len(slotsets))
-                                  for name, aliases in zip(_SLOT_PARAMS, zip(*slotsets))}
         with own_unit(self.conn), self.conn.pipeline():
-            cursor = self.conn.execute(_Q["find_many"], {**params, "temp_source": TEMP_SOURCE})
+            cursor = self.conn.execute(_Q["find_many"], {**keys.params, "temp_source": TEMP_SOURCE})
             other = meanwhile()
-        return FoundChunk(len(slotsets), cursor.fetchall()), other
+        return FoundChunk(len(keys.slotsets), cursor.fetchall()), other
+
+    def found_per_mention(self, keys: ChunkKeys, found: FoundChunk) -> list[Found]:
+        """Each mention's `Found`: its mapping, and, for a mention with a UEN but no real
+        mapping, whether the ACRA registry we hold knows that UEN (one statement more, when
+        the chunk has such a mention)."""
+        hits: list[MappingHit | None] = [None] * found.size
+        for i, *hit in found.rows:
+            hits[i] = MappingHit._make(hit)
+        unmapped_uens = [slots[0] for slots, hit in zip(keys.slotsets, hits)
+                         if slots[0] and (hit is None or hit.is_placeholder)]
+        known = {uen for (uen,) in run(self.conn, _Q["registry_uens"], {"uens": unmapped_uens})} if unmapped_uens else set()
+        return [Found(hit, (hit is None or hit.is_placeholder) and slots[0] in known)
+                for slots, hit in zip(keys.slotsets, hits)]
 
     # --- writes ----------------------------------------------------------------
 

@@ -33,8 +33,8 @@ from typing import Iterable, Iterator
 
 from acra_enrich.resolve.chunk import internal_result, internal_results, resolve_chunk
 from acra_enrich.resolve.drain import drain_queue
-from acra_enrich.resolve.mappings import MappingStore
-from acra_enrich.resolve.models import CompanyIdResult, KeySlots, Mention, QueueRunReport
+from acra_enrich.resolve.mappings import ChunkKeys, FoundChunk, MappingStore
+from acra_enrich.resolve.models import CompanyIdResult, Mention, QueueRunReport
 from acra_enrich.resolve.providers import LookupFailed, LookupProvider, LookupResult
 from acra_enrich.resolve.queue import LookupQueue
 from acra_enrich.resolve.temp_ids import TempIdAllocator
@@ -44,8 +44,13 @@ log = logging.getLogger(__name__)
 BULK_CHUNK = 1000
 
 
-def _slots_of(chunk: list[Mention] | None) -> list[KeySlots]:
-    return [m.key_slots() for m in chunk] if chunk is not None else []
+_Keyed = tuple[list[Mention], ChunkKeys]  # a chunk of mentions, with its keys
+
+
+def _keyed(chunks: Iterator[list[Mention]]) -> _Keyed | None:
+    """The next chunk of mentions, with its keys (None at the end)."""
+    chunk = next(chunks, None)
+    return None if chunk is None else (chunk, ChunkKeys.of(chunk))
 
 
 def _chunks(mentions: Iterable[Mention], size: int) -> Iterator[list[Mention]]:
@@ -119,8 +124,7 @@ class CompanyEnrichmentService:
         found = self.loader.find(slots)
         if found.real_hit is not None:
             return internal_result(found.real_hit)  # the common case, without a chunk's machinery
-        [result] = resolve_chunk(self, [mention], self._budget_for(sync_lookup_budget), slotsets=[slots],
-                                 found=[found])
+        [result] = resolve_chunk(self, [mention], self._budget_for(sync_lookup_budget), [slots], [found])
         return result
 
     def resolve_many(
@@ -132,36 +136,34 @@ class CompanyEnrichmentService:
 
         A chunk's statement goes out in pipeline mode and Python works meanwhile, in one
         thread (a helper thread would wait for the interpreter while this one works, and
-        the overlap would be lost): it computes the keys of the chunk after, and, when every
-        mention of the chunk before found a mapping (so that chunk writes nothing the
-        statement must see), decides that chunk too. A chunk with misses is decided, and
+        the overlap would be lost): it reads the chunk after and computes its keys, and,
+        when every mention of the chunk before found a mapping (so that chunk writes nothing
+        the statement must see), decides that chunk too. A chunk with misses is decided, and
         its writes made, before the next statement goes out.
         """
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         budget = self._budget_for(sync_lookup_budget)
         chunks = _chunks(mentions, chunk_size)
-        current = next(chunks, None)
+        loader = self.loader
+        current = _keyed(chunks)
         if current is None:
             return
-        current_slots = _slots_of(current)
-        following = next(chunks, None)
-        found, following_slots = self.loader.find_many_while(current_slots, lambda: _slots_of(following))
+        found, following = loader.find_many_while(current[1], lambda: _keyed(chunks))
         while following is not None:
-            after = next(chunks, None)
             if found.all_real():
-                next_found, (results, after_slots) = self.loader.find_many_while(
-                    following_slots, lambda: (internal_results(found), _slots_of(after)))
+                next_found, (results, after) = loader.find_many_while(
+                    following[1], lambda: (internal_results(found), _keyed(chunks)))
             else:
-                results = resolve_chunk(self, current, budget, slotsets=current_slots, found=found.found())
-                next_found, after_slots = self.loader.find_many_while(following_slots, lambda: _slots_of(after))
+                results = self._resolve_misses(current, found, budget)
+                next_found, after = loader.find_many_while(following[1], lambda: _keyed(chunks))
             yield from results
-            current, current_slots, found = following, following_slots, next_found
-            following, following_slots = after, after_slots
-        if found.all_real():
-            yield from internal_results(found)
-        else:
-            yield from resolve_chunk(self, current, budget, slotsets=current_slots, found=found.found())
+            current, found, following = following, next_found, after
+        yield from internal_results(found) if found.all_real() else self._resolve_misses(current, found, budget)
+
+    def _resolve_misses(self, chunk: _Keyed, found: FoundChunk, budget: LookupBudget) -> list[CompanyIdResult]:
+        mentions, keys = chunk
+        return resolve_chunk(self, mentions, budget, keys.slotsets, self.loader.found_per_mention(keys, found))
 
     def lookup(self, name: str) -> tuple[LookupResult | None, str]:
         """The provider's answer, or None and why; never raises for the provider's sake."""

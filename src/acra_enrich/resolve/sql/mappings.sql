@@ -6,24 +6,33 @@
 -- Every mention of a chunk in one statement. Its keys arrive by slot, each slot one string
 -- of the chunk's aliases separated by U+001F ('' where a mention has none): UEN, plan code,
 -- account name, customer name, normalised customer name, normalised account name. Each
--- mention (numbered from 0) gets at most one row, its best mapping; a mention whose UEN
--- has no real mapping is also told whether the ACRA registry we hold knows that UEN (then
--- it is its own answer). Rows come in mention order.
+-- mention (numbered from 0) that has a mapping gets one row, its best, in mention order.
+-- (Whether the registry knows a UEN matters only for a mention without a real mapping:
+-- registry_uens asks that of the few there are.)
 -- name: find_many
-WITH mention AS (
-    SELECT m.idx - 1 AS idx, m.uen, m.plan_code, m.account_name, m.customer_name, m.name_key, m.account_key
-    FROM unnest(string_to_array(%(uen)s, E'\x1f', ''), string_to_array(%(plan_code)s, E'\x1f', ''),
-                string_to_array(%(account_name)s, E'\x1f', ''), string_to_array(%(customer_name)s, E'\x1f', ''),
-                string_to_array(%(name_key)s, E'\x1f', ''), string_to_array(%(account_key)s, E'\x1f', ''))
-        WITH ORDINALITY AS m(uen, plan_code, account_name, customer_name, name_key, account_key, idx)
-), k AS (
-    SELECT mention.idx, k.ord, k.match_type, k.alias
-    FROM mention
-    CROSS JOIN LATERAL (VALUES (1, 'uen', mention.uen), (2, 'plan_code', mention.plan_code),
-                               (3, 'account_name', mention.account_name),
-                               (4, 'customer_name', mention.customer_name),
-                               (5, 'normalized_name', mention.name_key),
-                               (6, 'normalized_name', mention.account_key)) AS k(ord, match_type, alias)
+WITH k AS (
+    SELECT k.i - 1 AS idx, 1 AS ord, 'uen' AS match_type, k.alias
+    FROM unnest(string_to_array(%(uen)s, E'\x1f', '')) WITH ORDINALITY AS k(alias, i)
+    WHERE k.alias IS NOT NULL
+    UNION ALL
+    SELECT k.i - 1 AS idx, 2 AS ord, 'plan_code' AS match_type, k.alias
+    FROM unnest(string_to_array(%(plan_code)s, E'\x1f', '')) WITH ORDINALITY AS k(alias, i)
+    WHERE k.alias IS NOT NULL
+    UNION ALL
+    SELECT k.i - 1 AS idx, 3 AS ord, 'account_name' AS match_type, k.alias
+    FROM unnest(string_to_array(%(account_name)s, E'\x1f', '')) WITH ORDINALITY AS k(alias, i)
+    WHERE k.alias IS NOT NULL
+    UNION ALL
+    SELECT k.i - 1 AS idx, 4 AS ord, 'customer_name' AS match_type, k.alias
+    FROM unnest(string_to_array(%(customer_name)s, E'\x1f', '')) WITH ORDINALITY AS k(alias, i)
+    WHERE k.alias IS NOT NULL
+    UNION ALL
+    SELECT k.i - 1 AS idx, 5 AS ord, 'normalized_name' AS match_type, k.alias
+    FROM unnest(string_to_array(%(name_key)s, E'\x1f', '')) WITH ORDINALITY AS k(alias, i)
+    WHERE k.alias IS NOT NULL
+    UNION ALL
+    SELECT k.i - 1 AS idx, 6 AS ord, 'normalized_name' AS match_type, k.alias
+    FROM unnest(string_to_array(%(account_key)s, E'\x1f', '')) WITH ORDINALITY AS k(alias, i)
     WHERE k.alias IS NOT NULL
 ), hit AS (
     -- Every mapping under any alias of the chunk, in one scan of the index that leads with
@@ -31,24 +40,18 @@ WITH mention AS (
     SELECT m.match_type, m.alias, m.company_id, m.source, m.priority, m.confidence
     FROM company_mapping m
     WHERE m.alias = ANY (ARRAY(SELECT alias FROM k))
-), best AS (
-    SELECT DISTINCT ON (k.idx) k.idx, hit.match_type, hit.alias, hit.company_id, hit.source, hit.priority,
-           hit.confidence
-    FROM k
-    JOIN hit ON hit.match_type = k.match_type AND hit.alias = k.alias
-    ORDER BY k.idx, (hit.source = %(temp_source)s), hit.priority, k.ord
-), registry AS (
-    SELECT mention.idx FROM mention
-    LEFT JOIN best ON best.idx = mention.idx AND best.source <> %(temp_source)s
-    WHERE mention.uen IS NOT NULL AND best.idx IS NULL
-      AND (EXISTS (SELECT 1 FROM companies c WHERE c.uen = mention.uen)
-           OR EXISTS (SELECT 1 FROM staging_acra_companies s WHERE s.uen = mention.uen))
 )
-SELECT coalesce(best.idx, registry.idx) AS idx, best.match_type, best.alias, best.company_id, best.source,
-       best.priority, best.confidence, registry.idx IS NOT NULL AS registry_uen
-FROM best
-FULL JOIN registry ON registry.idx = best.idx
-ORDER BY 1
+SELECT DISTINCT ON (k.idx) k.idx, hit.match_type, hit.alias, hit.company_id, hit.source, hit.priority,
+       hit.confidence
+FROM k
+JOIN hit ON hit.match_type = k.match_type AND hit.alias = k.alias
+ORDER BY k.idx, (hit.source = %(temp_source)s), hit.priority, k.ord
+
+-- Of these UENs, those the ACRA registry we hold knows (loaded, or still in staging).
+-- name: registry_uens
+SELECT u.uen FROM unnest(%(uens)s::text[]) AS u(uen)
+WHERE EXISTS (SELECT 1 FROM companies c WHERE c.uen = u.uen)
+   OR EXISTS (SELECT 1 FROM staging_acra_companies s WHERE s.uen = u.uen)
 
 -- find_many for one mention, in the shape a single call needs: fixed parameters (a key
 -- the mention lacks is NULL and matches nothing), so PostgreSQL plans it once per
