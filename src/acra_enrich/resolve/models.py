@@ -88,10 +88,6 @@ class Mention:
             "" if account_key == name_key else account_key,
         )
 
-    def keys(self) -> list[tuple[str, str]]:
-        """(match_type, alias) pairs to look up in company_mapping, strongest first."""
-        return keys_of(self.key_slots())
-
 
 def keys_of(slots: KeySlots) -> list[tuple[str, str]]:
     """A mention's (match_type, alias) pairs, strongest first, from its key slots."""

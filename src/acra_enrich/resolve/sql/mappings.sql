@@ -11,29 +11,12 @@
 -- registry_uens asks that of the few there are.)
 -- name: find_many
 WITH k AS (
-    SELECT k.i - 1 AS idx, 1 AS ord, 'uen' AS match_type, k.alias
-    FROM unnest(string_to_array(%(uen)s, E'\x1f', '')) WITH ORDINALITY AS k(alias, i)
-    WHERE k.alias IS NOT NULL
-    UNION ALL
-    SELECT k.i - 1 AS idx, 2 AS ord, 'plan_code' AS match_type, k.alias
-    FROM unnest(string_to_array(%(plan_code)s, E'\x1f', '')) WITH ORDINALITY AS k(alias, i)
-    WHERE k.alias IS NOT NULL
-    UNION ALL
-    SELECT k.i - 1 AS idx, 3 AS ord, 'account_name' AS match_type, k.alias
-    FROM unnest(string_to_array(%(account_name)s, E'\x1f', '')) WITH ORDINALITY AS k(alias, i)
-    WHERE k.alias IS NOT NULL
-    UNION ALL
-    SELECT k.i - 1 AS idx, 4 AS ord, 'customer_name' AS match_type, k.alias
-    FROM unnest(string_to_array(%(customer_name)s, E'\x1f', '')) WITH ORDINALITY AS k(alias, i)
-    WHERE k.alias IS NOT NULL
-    UNION ALL
-    SELECT k.i - 1 AS idx, 5 AS ord, 'normalized_name' AS match_type, k.alias
-    FROM unnest(string_to_array(%(name_key)s, E'\x1f', '')) WITH ORDINALITY AS k(alias, i)
-    WHERE k.alias IS NOT NULL
-    UNION ALL
-    SELECT k.i - 1 AS idx, 6 AS ord, 'normalized_name' AS match_type, k.alias
-    FROM unnest(string_to_array(%(account_key)s, E'\x1f', '')) WITH ORDINALITY AS k(alias, i)
-    WHERE k.alias IS NOT NULL
+    SELECT a.i - 1 AS idx, slot.ord, slot.match_type, a.alias
+    FROM (VALUES (1, 'uen', %(uen)s), (2, 'plan_code', %(plan_code)s), (3, 'account_name', %(account_name)s),
+                 (4, 'customer_name', %(customer_name)s), (5, 'normalized_name', %(name_key)s),
+                 (6, 'normalized_name', %(account_key)s)) AS slot(ord, match_type, aliases)
+    CROSS JOIN LATERAL unnest(string_to_array(slot.aliases, E'\x1f', '')) WITH ORDINALITY AS a(alias, i)
+    WHERE a.alias IS NOT NULL
 ), hit AS (
     -- Every mapping under any alias of the chunk, in one scan of the index that leads with
     -- the alias (a probe per key costs PostgreSQL a third more).
