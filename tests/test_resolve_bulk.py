@@ -136,6 +136,8 @@ def test_the_cases_the_property_relies_on_do_occur(db: psycopg.Connection) -> No
         Mention.of(uen="199900001a"),  # the registry knows it
         Mention.of(customer_name="Nobody Pte Ltd"), Mention.of(customer_name="NOBODY LIMITED"),  # one request
         Mention.of(plan_code="P1", customer_name="Imported Co"),  # priority 0 import wins
+        Mention.of(plan_code="TEMPED", uen="199900001A"),  # only a placeholder, but the registry knows the UEN
+        Mention.of(plan_code="P2", uen="199900001A"),  # the same UEN beside a real mapping: the mapping
     ]
     single = _one_at_a_time(db, mentions, 5, True)
     bulk = _bulk(db, mentions, 5, True, chunk_size=len(mentions))
@@ -154,7 +156,10 @@ def test_the_cases_the_property_relies_on_do_occur(db: psycopg.Connection) -> No
         ("PENDING_LOOKUP", None),
         ("PENDING_LOOKUP", None),
         ("SUCCESS_INTERNAL", "C-IMPORTED"),
+        ("SUCCESS_INTERNAL", "199900001A"),
+        ("SUCCESS_INTERNAL", "C-P2"),
     ]
+    assert [r.source for r in bulk.results[-2:]] == ["registry_uen", "plan_code"]
     assert bulk.results[9].request_id == bulk.results[10].request_id is not None
     assert bulk.calls == ["Acme Pte Ltd", "Globex Trading", "Nobody Pte Ltd", "NOBODY LIMITED"]
 
