@@ -16,6 +16,8 @@
    `FOR UPDATE SKIP LOCKED` claim loop (claim a batch, mark it done) with as many workers:
    the loop issue 9 measured (claims ordered by id) and the same loop in the order of the
    queue's ready index (a fairer floor: ordered by id, each claim walks the finished rows).
+   Then a tenth of JOBS drained with 1 and 4 workers by a provider that answers in 1 ms,
+   as lookups take time: whether workers hold each other up rather than share the cores.
 3. `acra-enrich resolve file` (the CLI, in a process of its own) on a CSV of FILE_ROWS
    mentions (mostly hits, some unknown names that are queued and nameless plan codes that
    get TEMP ids) and on one of a fiftieth of that: rows/s and the process's peak RSS.
@@ -211,13 +213,31 @@ def fill_queue(dsn: str, jobs: int) -> None:
         conn.commit()
 
 
-def _drain_worker(dsn: str, ready: Barrier, results: Queue) -> None:
+class AnswerAfter(AnswerAll):
+    """Answers every name after `delay_s`, as a fast lookup API would."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
+    def lookup(self, name: str) -> LookupResult:
+        time.sleep(self.delay_s)
+        return super().lookup(name)
+
+
+def _drain(provider: AnswerAll, dsn: str, ready: Barrier, results: Queue) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        provider = AnswerAll()
         provider.name = "bench-queue"
         service = service_on(conn, provider)
         ready.wait()
         results.put(service.process_lookup_queue(BATCH).done)
+
+
+def _drain_worker(dsn: str, ready: Barrier, results: Queue) -> None:
+    _drain(AnswerAll(), dsn, ready, results)
+
+
+def _drain_worker_1ms(dsn: str, ready: Barrier, results: Queue) -> None:
+    _drain(AnswerAfter(0.001), dsn, ready, results)
 
 
 # The bare loop as issue 9 measured it: the claim orders by id, so each claim walks the
@@ -315,6 +335,17 @@ def bench_queue(dsn: str, jobs: int) -> None:
         print(f"  cores busy (workers and PostgreSQL, of {cores}): 1 worker {busy[1]:.2f}, 4 workers {busy[4]:.2f}; "
               f"the most 4 workers can gain here is {ceiling:.2f}x, and they gain "
               f"{rates[4]['ours'] / rates[1]['ours']:.2f}x ({rates[4]['ours'] / rates[1]['ours'] / ceiling:.2f} of it)")
+    # With lookups that take time, as real ones do, the workers overlap their waits: this
+    # shows whether they hold each other up (locks, the claim) rather than share two cores.
+    slow_jobs = max(BATCH * 20, jobs // 10)
+    slow = {}
+    for workers in (1, 4):
+        fill_queue(dsn, slow_jobs)
+        done, seconds, _ = run_workers(_drain_worker_1ms, dsn, workers)
+        assert done == slow_jobs, (done, slow_jobs)
+        slow[workers] = slow_jobs / seconds
+    print(f"  with a provider answering in 1 ms ({slow_jobs:,} requests): 1 worker {slow[1]:,.0f} jobs/s, "
+          f"4 workers {slow[4]:,.0f} jobs/s ({slow[4] / slow[1]:.2f}x)")
 
 
 def write_mentions_file(path: Path, rows: int, counts: dict[str, int]) -> None:
