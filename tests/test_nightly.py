@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from acra_enrich.db import tenant_context
+from acra_enrich.runners.nightly import dag
 from acra_enrich.sandbox.testing import SandboxHandle
 from acra_enrich.tenants.icp import parse_icp
 from acra_enrich.tenants.store import set_icp
@@ -245,6 +246,31 @@ def test_candidates_follow_the_icp_writing_only_what_changed(nightly_env: dict[s
     taken = as_tenant(db, tenant, "SELECT c.industry_code FROM icp_candidates JOIN companies c USING (company_id)")
     assert any(c.startswith(code[:4]) for c, in taken) and any(c[:2] in ("64", "65", "66") for c, in taken)
     assert all(c.startswith(code[:4]) or c[:2] in ("64", "65", "66") for c, in taken)
+
+
+def candidate_analyses(conn: psycopg.Connection) -> int:
+    conn.commit()  # a fresh statistics snapshot
+    [(count,)] = rows(conn, "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'icp_candidates'")
+    conn.commit()
+    return int(count)
+
+
+def test_a_refresh_that_rewrites_many_candidates_refreshes_their_statistics(
+        nightly_env: dict[str, str], db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    tenant = make_tenant(db, "A")
+    monkeypatch.setattr(dag, "ANALYZE_AFTER_CHANGES", 10**9)
+    before = candidate_analyses(db)
+    n = nightly(tenant, limit=0).candidates
+    assert candidate_analyses(db) == before  # below the threshold: left to autovacuum
+
+    monkeypatch.setattr(dag, "ANALYZE_AFTER_CHANGES", n - 1)
+    nightly(tenant, limit=0)
+    assert candidate_analyses(db) == before  # nothing changed: nothing to analyse
+    db.autocommit = True
+    set_icp(db, tenant, parse_icp({**ICP, "keywords": ["pte"]}, "test"))  # all n candidates change
+    db.autocommit = False
+    nightly(tenant, limit=0)
+    assert candidate_analyses(db) == before + 1
 
 
 def test_targets_are_never_enriched_then_stale_then_updated_best_fit_first(
