@@ -24,3 +24,11 @@ def fresh_database(name: str) -> str:
     dsn = psycopg.conninfo.make_conninfo(server, dbname=name)
     ensure_schema(dsn)
     return dsn
+
+
+def run_stages(dsn: str, run_id: int | None) -> dict[str, tuple[float, dict[str, object]]]:
+    """A nightly run's stages in the order they ran: each one's seconds and manifest payload."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT stage, payload FROM run_manifests WHERE run_id = %s ORDER BY manifest_id",
+                            (run_id,)).fetchall()
+    return {stage: (float(payload.get("seconds") or 0.0), payload) for stage, payload in rows}

@@ -40,7 +40,7 @@ from acra_enrich.runners.nightly import NightlyParams, run_nightly_for_tenant
 from acra_enrich.runners.nightly.dag import _Q as NIGHTLY_SQL
 from acra_enrich.tenants.icp import parse_icp
 from acra_enrich.tenants.store import add_tenant, set_icp
-from benchdb import HOME, fresh_database
+from benchdb import HOME, fresh_database, run_stages
 
 HERE = Path(__file__).resolve().parent
 BENCH_DB = "acra_enrich_bench_icp"
@@ -49,13 +49,6 @@ PROFILES = {
                "incorporation_years": {"min": 2005, "max": 2022}, "postal_districts": [1, 2, 3, 4, 9, 10, 14, 15]},
     "broad": {"ssic_codes": list("ABCDEFGHIJKLMNOPQRSTU")},
 }
-
-
-def stage_seconds(dsn: str, run_id: int) -> dict[str, tuple[float, dict[str, object]]]:
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT stage, payload FROM run_manifests WHERE run_id = %s ORDER BY manifest_id",
-                            (run_id,)).fetchall()
-    return {stage: (float(payload.get("seconds") or 0.0), payload) for stage, payload in rows}
 
 
 def main() -> None:
@@ -97,7 +90,7 @@ def main() -> None:
         for label in ("build", "unchanged"):
             summary = asyncio.run(run_nightly_for_tenant(settings, tenant, NightlyParams(limit=0)))
             assert summary.run_id is not None and summary.status == "done", summary
-            seconds, payload = stage_seconds(dsn, summary.run_id)["refresh_candidates"]
+            seconds, payload = run_stages(dsn, summary.run_id)["refresh_candidates"]
             print(f"{name:<8} {label:<10} {payload['candidates']:>10,} {payload['added']:>9,} "
                   f"{payload['changed']:>8,} {payload['removed']:>8,} {seconds:>8.2f} {seconds / baseline_s:>7.2f}",
                   flush=True)

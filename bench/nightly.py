@@ -47,7 +47,7 @@ from acra_enrich.runners.nightly import NightlyParams, run_nightly_for_tenant
 from acra_enrich.sandbox.testing import running_sandbox
 from acra_enrich.tenants.icp import parse_icp
 from acra_enrich.tenants.store import OdooConnection, add_tenant, set_icp
-from benchdb import HOME, fresh_database
+from benchdb import HOME, fresh_database, run_stages
 
 BENCH_DB = "acra_enrich_bench_nightly"
 ODOO_KEY = "bench-odoo-key-0001"
@@ -104,9 +104,8 @@ def main() -> None:
         with tagged_transports(sent), mock.patch.object(dag_module, "enrich_company", tagged_enrich):
             summary = asyncio.run(run_nightly_for_tenant(settings, tenant, NightlyParams()))
         wall_s = time.perf_counter() - started
+        seconds = {stage: s for stage, (s, _) in run_stages(dsn, summary.run_id).items()}
         with psycopg.connect(dsn) as conn:
-            stages = conn.execute("SELECT stage, (payload ->> 'seconds')::float FROM run_manifests "
-                                  "WHERE run_id = %s ORDER BY manifest_id", (summary.run_id,)).fetchall()
             order = [r[0] for r in conn.execute("SELECT company_id FROM company_enrichment_runs WHERE run_id = %s "
                                                 "ORDER BY created_at", (summary.run_id,))]
         chains, unmatched = pair(sandbox.requests(), sent)
@@ -114,12 +113,11 @@ def main() -> None:
                        default=0.0)
         partners = sum(1 for p in sandbox.odoo.records("bench", "res.partner") if p["is_company"])
         leads = len(sandbox.odoo.records("bench", "crm.lead"))
-    seconds = dict(stages)
     n = summary.selected
     print(f"{n} companies shortlisted for one tenant (seed {args.seed}), SCHED_COMPANY_CONCURRENCY "
           f"{args.concurrency}, sandbox latency {args.latency_ms:g} ms, CRAWL_DOMAIN_MIN_INTERVAL_S {args.interval:g} s"
           + (f"  ({unmatched} log records unpaired)" if unmatched else ""))
-    for stage, s in stages:
+    for stage, s in seconds.items():
         print(f"  {stage:<20} {s:>8.1f} s")
     enrich_s = seconds.get("enrich", 0.0)
     print(f"run status {summary.status}; wall {wall_s:.1f} s ({wall_s / 60:.1f} min), "
