@@ -1,9 +1,10 @@
 """One chunk of mentions resolved with a handful of statements, with the answers that
 one `resolve_company_id` call per mention, in the same order, would give.
 
-1. One statement finds every mention's best mapping (and whether the registry knows its
-   UEN): `MappingStore.find_many`. When every mention found a real mapping, that is the
-   chunk's answer (`internal_results`), and nothing is written.
+1. One statement finds every mention's best mapping: `MappingStore.find_many`. When every
+   mention found a real mapping, that is the chunk's answer (`internal_results`), and
+   nothing is written. Otherwise one statement more asks the registry about the UENs of
+   mentions without a real mapping (`MappingStore.found_per_mention`).
 2. The mentions are then decided in order, in memory. What an earlier mention of the
    chunk writes changes what a later one would find, so every row the chunk changes is
    kept in an overlay that later mentions consult beside what the statement found: an

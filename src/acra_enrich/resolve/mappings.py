@@ -94,9 +94,6 @@ class Found:
         return self.hit if self.hit is not None and not self.hit.is_placeholder else None
 
 
-NOTHING_FOUND = Found()
-
-
 @dataclass(frozen=True)
 class ChunkKeys:
     """A chunk's key slots, one per mention, and find_many's parameters for them: each slot
@@ -182,7 +179,9 @@ class MappingStore:
             hits[i] = MappingHit._make(hit)
         unmapped_uens = [slots[0] for slots, hit in zip(keys.slotsets, hits)
                          if slots[0] and (hit is None or hit.is_placeholder)]
-        known = {uen for (uen,) in run(self.conn, _Q["registry_uens"], {"uens": unmapped_uens})} if unmapped_uens else set()
+        known: set[str] = set()
+        if unmapped_uens:
+            known = {uen for (uen,) in run(self.conn, _Q["registry_uens"], {"uens": unmapped_uens})}
         return [Found(hit, (hit is None or hit.is_placeholder) and slots[0] in known)
                 for slots, hit in zip(keys.slotsets, hits)]
 
