@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Sequence, Union
 from acra_enrich.resolve.mappings import Found, FoundChunk, Key, Placeholder, answer_entries
 from acra_enrich.resolve.models import (
     DEFAULT_PRIORITY,
+    SLOT_TYPES,
     TEMP_SOURCE,
     CompanyIdResult,
     KeySlots,
@@ -110,7 +111,7 @@ class _Chunk:
                 found: Sequence[Found]) -> list[CompanyIdResult]:
         pending: list[_Pending] = []
         for mention, slots, f in zip(mentions, slotsets, found):
-            if f.real_hit is not None and not self.overlay:
+            if f.real_hit is not None and not self._overlaid(slots):
                 pending.append(internal_result(f.real_hit))  # the common case, decided without more ado
             else:
                 pending.append(self._decide(mention, slots, f))
@@ -132,11 +133,16 @@ class _Chunk:
             results.append(p)
         return results
 
+    def _overlaid(self, slots: KeySlots) -> bool:
+        """Whether this chunk has changed a row under one of the mention's keys."""
+        overlay = self.overlay
+        return bool(overlay) and any((t, a) in overlay for t, a in zip(SLOT_TYPES, slots) if a)
+
     def _best(self, slots: KeySlots, keys: list[Key], found: Found) -> tuple[_Hit | None, bool]:
         """The mention's best mapping now: what the chunk's statement found, unless this
         chunk has changed a row under one of its keys since."""
         hit: _Hit | None = found.hit
-        if not self.overlay or not any(k in self.overlay for k in keys):
+        if not self._overlaid(slots):
             return hit, found.registry_uen
         registry_uen = found.registry_uen
         if hit is not None and (hit.match_type, hit.alias) in self.overlay:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from acra_enrich.cli_support import database, err, fail, out
 from acra_enrich.config import Settings, get_settings
 from acra_enrich.errors import ConfigError
-from acra_enrich.db import make_pool
-from acra_enrich.runners.nightly.dag import NightlyParams, NightlySummary, run_nightly_for_tenant
-from acra_enrich.runners.nightly.kit import open_kit
-from acra_enrich.runners.nightly.watch import NightlyWatch
-from acra_enrich.runners.signals import on_stop_signals
 from acra_enrich.tenants.store import active_tenants, resolve_tenant
-from acra_enrich.vendors import SlackClient
+
+if TYPE_CHECKING:
+    from acra_enrich.runners.nightly.dag import NightlyParams, NightlySummary
+
+# The DAG and its clients (the whole enrichment pipeline) are imported by the commands that
+# run them: every other command of the CLI starts without them (about 0.6 s).
 
 
 def run_nightly_cmd(
@@ -37,6 +37,7 @@ def run_nightly_cmd(
     Cap: SCHED_DAILY_CAP_PER_TENANT (or SHORTLIST_DAILY_CAP, default 20) companies per tenant per Asia/Singapore day. Each stage is recorded in run_manifests; a run that died resumes with --from-manifest RUN_ID. A vendor budget that runs out degrades its step and the summary says so. SIGINT/SIGTERM: no new companies; the run ends `interrupted` and resumes with --from-manifest. Exit 2: bad usage, unknown tenant, no ICP, or the tenant's run already in progress; exit 3: the database cannot be reached.
     """
     from acra_enrich.logs import configure_logging
+    from acra_enrich.runners.nightly.dag import NightlyParams
 
     if worker:
         if tenant is not None or dry_run or from_manifest is not None or limit is not None:
@@ -119,6 +120,13 @@ async def _run_all(settings: Settings, ids: list[int], params: NightlyParams,
                    ) -> tuple[list[NightlySummary], list[ConfigError]]:
     """Each tenant in turn, on one set of clients; one refused (no ICP, disabled, already running)
     does not stop the others. /metrics is served while they run (not for a dry run)."""
+    from acra_enrich.db import make_pool
+    from acra_enrich.runners.nightly.dag import run_nightly_for_tenant
+    from acra_enrich.runners.nightly.kit import open_kit
+    from acra_enrich.runners.nightly.watch import NightlyWatch
+    from acra_enrich.runners.signals import on_stop_signals
+    from acra_enrich.vendors import SlackClient
+
     stop = asyncio.Event()
     uninstall = on_stop_signals(lambda sig: stop.set())
     watch = NightlyWatch(settings)
