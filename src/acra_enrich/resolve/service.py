@@ -139,7 +139,8 @@ class CompanyEnrichmentService:
         the overlap would be lost): it reads the chunk after and computes its keys, and,
         when every mention of the chunk before found a mapping (so that chunk writes nothing
         the statement must see), decides that chunk too. A chunk with misses is decided, and
-        its writes made, before the next statement goes out.
+        its writes made, before the next statement goes out. As `mentions` is read while a
+        statement is in flight, it must not read from this service's connection itself.
         """
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
