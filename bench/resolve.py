@@ -60,6 +60,7 @@ from benchdb import fresh_database
 HERE = Path(__file__).resolve().parent
 BENCH_DB = "acra_enrich_bench_resolve"
 BATCH = 50  # WDH_LOOKUP_QUEUE_BATCH_SIZE's default
+DRAIN_REPEATS = 3
 # Share of the mapping table per match type (normalised names are what lookups cache most).
 MIX = {"uen": 0.10, "plan_code": 0.20, "account_name": 0.20, "customer_name": 0.20, "normalized_name": 0.30}
 WORDS = ("alpha", "apex", "bright", "crystal", "dragon", "eagle", "golden", "harmony", "jade", "lotus",
@@ -203,14 +204,21 @@ class AnswerAll:
 
 
 def fill_queue(dsn: str, jobs: int) -> None:
-    with psycopg.connect(dsn) as conn:
+    """A full queue, and company_mapping as it was before the last drain cached its answers
+    (needs a role allowed to CHECKPOINT: a superuser or pg_checkpoint).
+    The vacuum matters: each drain caches the same names again, and against the dead rows of
+    the last drain's answers every insert would check them first (the later runs would pay
+    for the earlier ones)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("TRUNCATE lookup_requests")
         conn.execute("DELETE FROM company_mapping WHERE source = 'bench-queue'")
+        conn.execute("VACUUM company_mapping")
+        # Every drain starts just after a checkpoint, so none pays more full-page writes than another.
+        conn.execute("CHECKPOINT")
         conn.execute("INSERT INTO lookup_requests (name, normalized_name) "
                      "SELECT 'Queued Company ' || n || ' Pte Ltd', 'queued company ' || n "
                      "FROM generate_series(1, %s) AS n", (jobs,))
         conn.execute("ANALYZE lookup_requests")
-        conn.commit()
 
 
 class AnswerAfter(AnswerAll):
@@ -314,10 +322,16 @@ def bench_queue(dsn: str, jobs: int) -> None:
     for workers in (1, 4):
         rates[workers] = {}
         for name, target in (("bare", _bare_worker), ("indexed", _bare_indexed_worker), ("ours", _drain_worker)):
-            fill_queue(dsn, jobs)
-            done, seconds, cores = run_workers(target, dsn, workers)
-            assert done == jobs, (name, done, jobs)
-            rates[workers][name] = jobs / seconds
+            # A drain lasts a second or two, about as long as the machine's slow spells: each
+            # figure is the median of DRAIN_REPEATS drains.
+            runs = []
+            for _ in range(DRAIN_REPEATS):
+                fill_queue(dsn, jobs)
+                done, seconds, cores = run_workers(target, dsn, workers)
+                assert done == jobs, (name, done, jobs)
+                runs.append((jobs / seconds, cores))
+            rate, cores = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+            rates[workers][name] = rate
             if name == "ours":
                 busy[workers] = cores
         r = rates[workers]
