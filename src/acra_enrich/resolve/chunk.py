@@ -104,6 +104,7 @@ class _Chunk:
         self.service = service
         self.budget = budget
         self.overlay: dict[Key, _Hit] = {}  # rows this chunk changed, as later mentions must see them
+        self.overlay_aliases: set[str] = set()  # their aliases, for a quick first look
         self.slots: list[_Slot] = []
         self.to_queue: list[tuple[str, str]] = []  # (name, normalised name)
 
@@ -135,8 +136,13 @@ class _Chunk:
 
     def _overlaid(self, slots: KeySlots) -> bool:
         """Whether this chunk has changed a row under one of the mention's keys."""
-        overlay = self.overlay
-        return bool(overlay) and any((t, a) in overlay for t, a in zip(SLOT_TYPES, slots) if a)
+        if self.overlay_aliases.isdisjoint(slots):  # most mentions: no alias in common
+            return False
+        return any((t, a) in self.overlay for t, a in zip(SLOT_TYPES, slots) if a)
+
+    def _change(self, hit: _Hit) -> None:
+        self.overlay[(hit.match_type, hit.alias)] = hit
+        self.overlay_aliases.add(hit.alias)
 
     def _best(self, slots: KeySlots, keys: list[Key], found: Found) -> tuple[_Hit | None, bool]:
         """The mention's best mapping now: what the chunk's statement found, unless this
@@ -181,7 +187,7 @@ class _Chunk:
             if result is not None and result.match is not None:
                 cached = service.loader.cache(answer_entries(name, result.match))
                 for row in cached.changed:
-                    self.overlay[(row.match_type, row.alias)] = row
+                    self._change(row)
                 match = result.match
                 return CompanyIdResult(match.company_id, ResolutionStatus.SUCCESS_EXTERNAL, match.source,
                                        confidence=match.confidence)
@@ -198,7 +204,7 @@ class _Chunk:
         self.slots.append(_Slot(slots, remembered, source, why))
         if self.service.loader.plan is None:  # in plan mode nothing is written, so nothing is found later either
             for match_type, alias in remembered:
-                self.overlay[(match_type, alias)] = _SlotHit(slot, match_type, alias, DEFAULT_PRIORITY[match_type])
+                self._change(_SlotHit(slot, match_type, alias, DEFAULT_PRIORITY[match_type]))
         return _Temp(slot)
 
     def _number_slots(self) -> list[str]:

@@ -175,8 +175,8 @@ class MappingStore:
         mapping, whether the ACRA registry we hold knows that UEN (one statement more, when
         the chunk has such a mention)."""
         hits: list[MappingHit | None] = [None] * found.size
-        for i, *hit in found.rows:
-            hits[i] = MappingHit._make(hit)
+        for row in found.rows:
+            hits[row[0]] = MappingHit._make(row[1:])
         unmapped_uens = [slots[0] for slots, hit in zip(keys.slotsets, hits)
                          if slots[0] and (hit is None or hit.is_placeholder)]
         known: set[str] = set()
