@@ -94,10 +94,13 @@ def resolve_file(
                 # but not yet written wait here (two chunks at most).
                 waiting: deque[list[str]] = deque()
 
+                blanks = [""] * len(extra)
+                field_at = {f: csv_in.columns.index(c) for f, c in fields.items()}
+
                 def mentions() -> Iterator[Mention]:
-                    for row in csv_in.rows():
-                        waiting.append([row[c] for c in csv_in.columns] + [""] * len(extra))
-                        yield Mention.of(**{f: row[c] for f, c in fields.items()})
+                    for record in csv_in.records():
+                        waiting.append(record + blanks)
+                        yield Mention.of(**{f: record[i] for f, i in field_at.items()})
 
                 for result in service.resolve_many(mentions()):
                     values = waiting.popleft()

@@ -38,17 +38,22 @@ class CsvInput:
     def position(self) -> int:
         return self._raw.tell()
 
-    def rows(self) -> Iterator[dict[str, str]]:
-        """Each data row as {lower-case column: value}; short rows padded with ''."""
+    def records(self) -> Iterator[list[str]]:
+        """Each data row as a list of the header's width (short rows padded with '', long
+        ones cut); blank lines skipped."""
         width = len(self.columns)
         try:
             for record in self.reader:
                 if not record or (len(record) == 1 and not record[0].strip()):
                     continue
-                record = (record + [""] * width)[:width] if len(record) != width else record
-                yield dict(zip(self.columns, record))
+                yield (record + [""] * width)[:width] if len(record) != width else record
         except (UnicodeDecodeError, csv.Error) as exc:
             raise InputFileError(f"{self.path}: line {self.reader.line_num}: {exc}") from None
+
+    def rows(self) -> Iterator[dict[str, str]]:
+        """Each data row as {lower-case column: value} (see `records`)."""
+        for record in self.records():
+            yield dict(zip(self.columns, record))
 
 
 @contextmanager
