@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 from acra_enrich.resolve.chunk import internal_result, internal_results, resolve_chunk
 from acra_enrich.resolve.drain import drain_queue
@@ -44,13 +44,17 @@ log = logging.getLogger(__name__)
 BULK_CHUNK = 1000
 
 
-_Keyed = tuple[list[Mention], ChunkKeys]  # a chunk of mentions, with its keys
+class _Keyed(NamedTuple):
+    """A chunk of mentions, with its keys."""
+
+    mentions: list[Mention]
+    keys: ChunkKeys
 
 
 def _keyed(chunks: Iterator[list[Mention]]) -> _Keyed | None:
     """The next chunk of mentions, with its keys (None at the end)."""
     chunk = next(chunks, None)
-    return None if chunk is None else (chunk, ChunkKeys.of(chunk))
+    return None if chunk is None else _Keyed(chunk, ChunkKeys.of(chunk))
 
 
 def _chunks(mentions: Iterable[Mention], size: int) -> Iterator[list[Mention]]:
@@ -150,21 +154,21 @@ class CompanyEnrichmentService:
         current = _keyed(chunks)
         if current is None:
             return
-        found, following = loader.find_many_while(current[1], lambda: _keyed(chunks))
+        found, following = loader.find_many_while(current.keys, lambda: _keyed(chunks))
         while following is not None:
             if found.all_real():
                 next_found, (results, after) = loader.find_many_while(
-                    following[1], lambda: (internal_results(found), _keyed(chunks)))
+                    following.keys, lambda: (internal_results(found), _keyed(chunks)))
             else:
                 results = self._resolve_misses(current, found, budget)
-                next_found, after = loader.find_many_while(following[1], lambda: _keyed(chunks))
+                next_found, after = loader.find_many_while(following.keys, lambda: _keyed(chunks))
             yield from results
             current, found, following = following, next_found, after
         yield from internal_results(found) if found.all_real() else self._resolve_misses(current, found, budget)
 
     def _resolve_misses(self, chunk: _Keyed, found: FoundChunk, budget: LookupBudget) -> list[CompanyIdResult]:
-        mentions, keys = chunk
-        return resolve_chunk(self, mentions, budget, keys.slotsets, self.loader.found_per_mention(keys, found))
+        return resolve_chunk(self, chunk.mentions, budget, chunk.keys.slotsets,
+                             self.loader.found_per_mention(chunk.keys, found))
 
     def lookup(self, name: str) -> tuple[LookupResult | None, str]:
         """The provider's answer, or None and why; never raises for the provider's sake."""
