@@ -46,14 +46,18 @@ def test_import_mappings_plan_then_real_then_resolve(db: psycopg.Connection, env
                       "Acme Pte. Ltd.,normalized_name,201912345N,\n"
                       "P0190,plan_code,201912345N,1\n"
                       "X,colour,1,\n"
-                      "Y,plan_code,,\n")
+                      "Y,plan_code,,\n"
+                      f"{'Z' * 301},plan_code,1,\n"
+                      f"Z,plan_code,{'1' * 101},\n")
     before = snapshot(db)
     planned = _json("import-mappings", str(mappings), "--plan", env=env)
-    assert (planned["inserted"], planned["rejected"], planned["plan"]["total_writes"]) == (2, 2, 2)
+    assert (planned["inserted"], planned["rejected"], planned["plan"]["total_writes"]) == (2, 4, 2)
     assert snapshot(db) == before
     real = _json("import-mappings", str(mappings), env=env)
     assert (real["inserted"], real["updated"], real["unchanged"]) == (2, 0, 0)
-    assert [s["line"] for s in real["reject_samples"]] == [4, 5]
+    assert [s["line"] for s in real["reject_samples"]] == [4, 5, 6, 7]
+    assert [s["reason"] for s in real["reject_samples"]][2:] == ["alias longer than 300 characters",
+                                                              "company_id longer than 100 characters"]
     assert _json("import-mappings", str(mappings), env=env)["unchanged"] == 2
     result = _json("ACME LIMITED", env=env)["results"][0]
     assert (result["status"], result["company_id"], result["source"]) == ("SUCCESS_INTERNAL", "201912345N",

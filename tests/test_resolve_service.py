@@ -158,6 +158,27 @@ def test_no_customer_name_gives_a_temp_id(db: psycopg.Connection) -> None:
     assert provider.calls == [] and queue_rows(db) == []
 
 
+def test_a_field_too_long_to_be_a_key_is_neither_looked_up_nor_stored(db: psycopg.Connection) -> None:
+    """Notes pasted into a name column: PostgreSQL could not even index such a key."""
+    provider = DirectoryProvider(ACME)
+    service = make_service(db, provider)
+    notes = " ".join(f"word{n}" for n in range(600))  # ~4,600 characters
+    pasted = service.resolve_company_id(customer_name=notes, plan_code="P1")
+    assert pasted.status is ResolutionStatus.TEMP_ASSIGNED
+    assert pasted.detail == "customer name longer than 300 characters: not a name"
+    assert service.resolve_company_id(customer_name=notes, plan_code="P1").temp_id == pasted.temp_id  # kept under P1
+    code = service.resolve_company_id(plan_code="X" * 3000)
+    assert code.status is ResolutionStatus.TEMP_ASSIGNED and code.temp_id != pasted.temp_id
+    bulk = list(service.resolve_many([Mention.of(customer_name=notes, plan_code="P1"), Mention.of(uen="9" * 400),
+                                      Mention.of(customer_name="Acme Pte Ltd", account_name="A" * 301)]))
+    assert [r.status for r in bulk] == [ResolutionStatus.TEMP_ASSIGNED, ResolutionStatus.TEMP_ASSIGNED,
+                                        ResolutionStatus.SUCCESS_EXTERNAL]
+    assert bulk[0].temp_id == pasted.temp_id
+    assert provider.calls == ["Acme Pte Ltd"] and queue_rows(db) == []
+    longest = db.execute("SELECT max(length(alias)) FROM company_mapping").fetchone()
+    assert longest is not None and longest[0] <= 300
+
+
 def test_a_nameless_mention_keeps_its_temp_id_until_a_real_mapping_replaces_it(db: psycopg.Connection) -> None:
     service = make_service(db, DirectoryProvider())
     first = service.resolve_company_id(plan_code="P9")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Sequence, Union
 from acra_enrich.resolve.mappings import Found, FoundChunk, Key, Placeholder, answer_entries
 from acra_enrich.resolve.models import (
     DEFAULT_PRIORITY,
+    MAX_KEY_CHARS,
     SLOT_TYPES,
     TEMP_SOURCE,
     CompanyIdResult,
@@ -33,10 +34,10 @@ from acra_enrich.resolve.models import (
     MappingHit,
     Mention,
     ResolutionStatus,
+    fits_key,
     keys_of,
     placeholder_keys,
 )
-from acra_enrich.resolve.normalize import normalize_name
 
 if TYPE_CHECKING:
     from acra_enrich.resolve.service import CompanyEnrichmentService, LookupBudget
@@ -168,7 +169,7 @@ class _Chunk:
         if registry_uen:
             uen = slots[0]
             return CompanyIdResult(uen, ResolutionStatus.SUCCESS_INTERNAL, "registry_uen", match_type="uen")
-        key = normalize_name(mention.customer_name)
+        key = slots[4]  # the customer name's key ('' without one, or for a name too long to be one)
         name = mention.customer_name if key else None
         if hit is not None and (name is None or not service.enabled):
             # The mention's TEMP id from an earlier call (or mention): same mention, same id.
@@ -177,7 +178,9 @@ class _Chunk:
             return CompanyIdResult(hit.company_id, ResolutionStatus.TEMP_ASSIGNED, "temp", temp_id=hit.company_id,
                                    match_type=hit.match_type)
         if name is None:
-            return self._new_temp(slots, keys, "no customer name", remember=True, source="generated")
+            too_long = mention.customer_name is not None and fits_key(mention.customer_name) is None
+            why = f"customer name longer than {MAX_KEY_CHARS} characters: not a name" if too_long else "no customer name"
+            return self._new_temp(slots, keys, why, remember=True, source="generated")
         if not service.enabled:
             return self._new_temp(slots, keys, "company enrichment disabled", remember=False, source="disabled")
 

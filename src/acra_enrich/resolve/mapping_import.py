@@ -19,7 +19,15 @@ import psycopg
 
 from acra_enrich.errors import InputFileError
 from acra_enrich.resolve.csvfiles import ProgressCallback, open_csv
-from acra_enrich.resolve.models import DEFAULT_PRIORITY, MATCH_TYPES, TEMP_SOURCE, alias_key
+from acra_enrich.resolve.models import (
+    DEFAULT_PRIORITY,
+    MATCH_TYPES,
+    MAX_ID_CHARS,
+    MAX_KEY_CHARS,
+    TEMP_SOURCE,
+    alias_key,
+    fits_key,
+)
 from acra_enrich.resolve.plan import WritePlan
 from acra_enrich.sqlfiles import fetch_one, load_queries
 
@@ -55,9 +63,13 @@ def _parse(row: dict[str, str], default_source: str) -> tuple[tuple[object, ...]
     alias = alias_key(match_type, row.get("alias"))
     if alias is None:
         return None, "empty alias"
+    if fits_key(alias) is None:
+        return None, f"alias longer than {MAX_KEY_CHARS} characters"
     company_id = row.get("company_id", "").strip()
     if not company_id:
         return None, "empty company_id"
+    if len(company_id) > MAX_ID_CHARS:
+        return None, f"company_id longer than {MAX_ID_CHARS} characters"
     priority = DEFAULT_PRIORITY[match_type]
     if row.get("priority", "").strip():
         try:
@@ -65,6 +77,8 @@ def _parse(row: dict[str, str], default_source: str) -> tuple[tuple[object, ...]
         except ValueError:
             return None, f"priority {row['priority']!r} is not an integer"
     source = row.get("source", "").strip() or default_source
+    if len(source) > MAX_ID_CHARS:
+        return None, f"source longer than {MAX_ID_CHARS} characters"
     if source == TEMP_SOURCE:
         return None, f"source {TEMP_SOURCE!r} is reserved for TEMP placeholders"
     confidence = None

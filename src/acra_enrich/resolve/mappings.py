@@ -22,6 +22,7 @@ from acra_enrich.resolve.models import (
     MappingHit,
     Mention,
     alias_key,
+    fits_key,
 )
 from acra_enrich.resolve.plan import WritePlan
 from acra_enrich.resolve.providers import CompanyMatch
@@ -66,7 +67,7 @@ def dedupe_entries(entries: Sequence[MappingEntry]) -> list[MappingEntry]:
 def answer_entries(name: str, match: CompanyMatch, *, normalized: str | None = None) -> list[MappingEntry]:
     """The aliases a provider's answer is remembered under: the name as asked, its
     normalised form (`normalized`, when the caller has it already), the official name's
-    normalised form, and the UEN."""
+    normalised form, and the UEN (each one that can be a key: see MAX_KEY_CHARS)."""
     name_key = normalized if normalized is not None else alias_key("normalized_name", name)
     official_key = name_key if match.name == name else alias_key("normalized_name", match.name)
     keys: list[tuple[str, str | None]] = [
@@ -76,8 +77,8 @@ def answer_entries(name: str, match: CompanyMatch, *, normalized: str | None = N
         ("uen", alias_key("uen", match.uen)),
     ]
     return [
-        MappingEntry(t, a, match.company_id, match.source, DEFAULT_PRIORITY[t], match.confidence)
-        for t, a in keys if a is not None
+        MappingEntry(t, alias, match.company_id, match.source, DEFAULT_PRIORITY[t], match.confidence)
+        for t, a in keys if (alias := fits_key(a)) is not None
     ]
 
 

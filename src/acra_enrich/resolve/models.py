@@ -21,6 +21,18 @@ DEFAULT_PRIORITY: dict[str, int] = {t: i + 1 for i, t in enumerate(MATCH_TYPES)}
 TEMP_SOURCE = "temp"
 
 
+# No company's name, code or UEN is this long: a longer field (notes pasted into a name
+# column, say) is not a key. It is neither looked up nor stored, and PostgreSQL could not
+# index it anyway (an index entry holds about 2,700 bytes).
+MAX_KEY_CHARS = 300
+MAX_ID_CHARS = 100  # a mapping's company_id and source
+
+
+def fits_key(value: str | None) -> str | None:
+    """`value` when it can be a key, else None."""
+    return value if value is not None and len(value) <= MAX_KEY_CHARS else None
+
+
 # A mention's aliases by slot, strongest first: its UEN, plan code, account name, customer
 # name, and the normalised forms of its customer name and (when different) account name.
 KeySlots = tuple[str, str, str, str, str, str]
@@ -76,14 +88,17 @@ class Mention:
 
     def key_slots(self) -> KeySlots:
         """The aliases to look up in company_mapping, one per slot of `SLOT_TYPES` ('' where
-        the mention has none), each as `alias_key` stores it (the fields are clean already)."""
-        name_key = normalize_name(self.customer_name)
-        account_key = normalize_name(self.account_name)
+        the mention has none, or one too long to be a key), each as `alias_key` stores it
+        (the fields are clean already)."""
+        uen, plan_code = fits_key(self.uen), fits_key(self.plan_code)
+        account_name, customer_name = fits_key(self.account_name), fits_key(self.customer_name)
+        name_key = normalize_name(customer_name)
+        account_key = normalize_name(account_name)
         return (
-            "" if self.uen is None else self.uen.replace(" ", "").upper(),
-            "" if self.plan_code is None else self.plan_code.upper(),
-            self.account_name or "",
-            self.customer_name or "",
+            "" if uen is None else uen.replace(" ", "").upper(),
+            "" if plan_code is None else plan_code.upper(),
+            account_name or "",
+            customer_name or "",
             name_key,
             "" if account_key == name_key else account_key,
         )
