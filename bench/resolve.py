@@ -250,12 +250,14 @@ def _drain_worker_1ms(dsn: str, ready: Barrier, results: Queue) -> None:
 
 # The bare loop as issue 9 measured it: the claim orders by id, so each claim walks the
 # rows already finished (PostgreSQL reads the primary key in order and filters), which
-# makes it slower the further the drain gets.
+# makes it slower the further the drain gets. (A processing row holds a lease, by the table's
+# constraint, as in any claim loop that lets a dead worker's rows be taken back.)
 BARE_CLAIM_BY_ID = """
 WITH ready AS (
     SELECT id FROM lookup_requests WHERE status = 'pending' ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
 )
-UPDATE lookup_requests r SET status = 'processing' FROM ready WHERE r.id = ready.id RETURNING r.id
+UPDATE lookup_requests r SET status = 'processing', lease_until = now() + interval '5 minutes'
+FROM ready WHERE r.id = ready.id RETURNING r.id
 """
 # The same loop in the order the queue's ready index serves: the fair floor.
 BARE_CLAIM_INDEXED = BARE_CLAIM_BY_ID.replace("ORDER BY id", "ORDER BY next_attempt_at, id")
@@ -269,7 +271,7 @@ def _bare_loop(claim: str, dsn: str, ready: Barrier, results: Queue) -> None:
             ids = [row[0] for row in conn.execute(claim, (BATCH,))]
             if not ids:
                 break
-            conn.execute("UPDATE lookup_requests SET status = 'done' WHERE id = ANY(%s)", (ids,))
+            conn.execute("UPDATE lookup_requests SET status = 'done', lease_until = NULL WHERE id = ANY(%s)", (ids,))
             done += len(ids)
     results.put(done)
 

@@ -12,11 +12,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
+from psycopg import sql
 
 from acra_enrich.resolve import LookupQueue, WritePlan
 from acra_enrich.resolve.models import MappingEntry
+from acra_enrich.resolve.queue import _Q as queue_sql
 from acra_enrich.resolve.queue import Outcome
 from acra_enrich.db import connect
+from acra_enrich.db.migrate import _alembic_config
 from resolve_helpers import DirectoryProvider, make_service, queue_rows, round_trips, snapshot
 
 WORKERS = Path(__file__).with_name("resolve_workers.py")
@@ -179,6 +183,68 @@ def test_draining_costs_a_claim_and_a_finish_per_batch(db: psycopg.Connection) -
                                                        for n in range(10)})).process_lookup_queue(5)
     assert (report.claimed, report.done, report.retrying) == (12, 10, 2)
     assert counted == [3 * 2 + 1]  # three batches (5, 5, 2), then the claim that finds nothing
+
+
+def _rows_read(plan: dict, table: str) -> int:
+    """Rows the plan's scans of `table` read (returned or filtered out), over all loops."""
+    own = 0
+    if plan.get("Relation Name") == table and plan["Node Type"].endswith("Scan"):
+        own = (plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)) * plan["Actual Loops"]
+    return own + sum(_rows_read(child, table) for child in plan.get("Plans", ()))
+
+
+def test_a_finish_reads_only_its_own_batch_however_many_rows_are_in_flight(db: psycopg.Connection) -> None:
+    # Other workers' batches in flight must not make a finish slower: through the lease
+    # index (which holds every processing row) a finish of 20 rows read all 520. (A table
+    # of a few thousand rows: below that PostgreSQL rightly prefers to read it whole.)
+    queue = LookupQueue(db)
+    queue.enqueue_many([(f"Company {n} Ltd", None) for n in range(5000)])
+    db.execute("ANALYZE lookup_requests")  # as a busy queue's statistics stand: all pending
+    db.commit()
+    others = LookupQueue(db).dequeue(500)
+    mine = queue.dequeue(20)
+    assert len(others) == 500 and len(mine) == 20
+    params = queue.finish_params([Outcome.done(r, f"C-{r.id}") for r in mine])
+    [[plan]] = db.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + queue_sql["finish"], params).fetchone()
+    db.rollback()
+    assert _rows_read(plan["Plan"], "lookup_requests") == 20
+
+
+def test_a_row_holds_a_lease_exactly_while_it_is_processing(db: psycopg.Connection) -> None:
+    # The finish's fence (id and lease, not status) is only as strict as this rule.
+    queue = LookupQueue(db)
+    queue.enqueue("Acme Ltd")
+    [request] = queue.dequeue(1)
+    for change in ("status = 'pending'", "lease_until = NULL"):
+        with pytest.raises(psycopg.errors.CheckViolation, match="lookup_requests_lease_while_processing"):
+            db.execute(f"UPDATE lookup_requests SET {change} WHERE id = %s", (request.id,))
+        db.rollback()
+    assert queue.mark_done(request, "C-1")
+    assert db.execute("SELECT status, lease_until FROM lookup_requests").fetchone() == ("done", None)
+
+
+def test_the_lease_migration_repairs_rows_left_against_the_rule(pg_dsn: str) -> None:
+    name = "acra_enrich_test_lease_migration"
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = psycopg.conninfo.make_conninfo(pg_dsn, dbname=name)
+    try:
+        command.upgrade(_alembic_config(dsn), "0012")
+        with psycopg.connect(dsn) as conn:  # as a hand edit could have left them
+            conn.execute("INSERT INTO lookup_requests (name, normalized_name, status, lease_until) VALUES "
+                         "('Stray Ltd', 'stray', 'done', now() + interval '1 hour'), "
+                         "('Leaseless Ltd', 'leaseless', 'processing', NULL)")
+        command.upgrade(_alembic_config(dsn), "head")
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("SELECT lease_until FROM lookup_requests WHERE name = 'Stray Ltd'"
+                                ).fetchone() == (None,)
+            # the leaseless row is reclaimable at once, as if its worker had died
+            [reclaimed] = LookupQueue(conn).dequeue(5)
+            assert (reclaimed.name, reclaimed.attempts) == ("Leaseless Ltd", 1)
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def test_queue_plan_mode_writes_nothing(db: psycopg.Connection) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Sequence
+from typing import Any, Sequence
 
 import psycopg
 
@@ -218,14 +218,7 @@ class LookupQueue:
             return finished
         if self.plan is not None:
             return self._plan_finish(outcomes)
-        rows = run(self.conn, _Q["finish"], {
-            **entry_arrays(dedupe_entries(cache)), "temp_source": TEMP_SOURCE,
-            "ids": [o.request.id for o in outcomes], "leases": [o.request.lease_until for o in outcomes],
-            "kinds": [o.kind for o in outcomes], "answers": [o.company_id for o in outcomes],
-            "errors": [None if o.error is None else o.error[:MAX_ERROR_CHARS] for o in outcomes],
-            "delays": [float(o.delay_s) for o in outcomes],
-            "retry_max": self.retry_max, "retry_delay_s": self.retry_delay_s,
-        })
+        rows = run(self.conn, _Q["finish"], self.finish_params(outcomes, cache))
         applied = {int(request_id): (status, attempts, next_attempt_at)
                    for request_id, status, attempts, next_attempt_at in rows}
         for outcome in outcomes:
@@ -241,6 +234,17 @@ class LookupQueue:
                 finished.failed[outcome.request.id] = FailOutcome(True, status == "failed", int(attempts),
                                                                   next_attempt_at)
         return finished
+
+    def finish_params(self, outcomes: Sequence[Outcome], cache: Sequence[MappingEntry] = ()) -> dict[str, Any]:
+        """The finish statement's parameters for these outcomes and cached answers."""
+        return {
+            **entry_arrays(dedupe_entries(cache)), "temp_source": TEMP_SOURCE,
+            "ids": [o.request.id for o in outcomes], "leases": [o.request.lease_until for o in outcomes],
+            "kinds": [o.kind for o in outcomes], "answers": [o.company_id for o in outcomes],
+            "errors": [None if o.error is None else o.error[:MAX_ERROR_CHARS] for o in outcomes],
+            "delays": [float(o.delay_s) for o in outcomes],
+            "retry_max": self.retry_max, "retry_delay_s": self.retry_delay_s,
+        }
 
     def _plan_finish(self, outcomes: Sequence[Outcome]) -> Finished:
         assert self.plan is not None

@@ -97,7 +97,9 @@ ORDER BY r.next_attempt_at, r.id
 LIMIT %(batch_size)s
 
 -- One statement finishes claimed rows, each only while its worker still holds the very
--- lease it claimed: 'done' (with the answer), 'failed' (retry n waits
+-- lease it claimed (a row holds a lease only while processing, by constraint: the fence
+-- leaves status out so that the rows are found by id, not by reading every row in
+-- flight through the lease index): 'done' (with the answer), 'failed' (retry n waits
 -- retry_delay * 2^(n-1) seconds; past retry_max retries it fails for good) or
 -- 'released' (handed back untried after delay_s, no attempt counted). The answers'
 -- mapping rows are cached in the same statement, by the rule of mappings.sql's
@@ -133,7 +135,7 @@ SET status = CASE WHEN o.kind = 'done' THEN 'done'
     last_error = CASE WHEN o.kind = 'done' THEN r.last_error ELSE o.error END,
     updated_at = now()
 FROM outcome o
-WHERE r.id = o.id AND r.status = 'processing' AND r.lease_until = o.lease_until
+WHERE r.id = o.id AND r.lease_until = o.lease_until
 RETURNING r.id, r.status, r.attempts, r.next_attempt_at
 
 -- name: status_counts
