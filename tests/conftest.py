@@ -49,6 +49,18 @@ def pg_dsn(worker_id: str, testrun_uid: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def blank_database(pg_dsn: str) -> Iterator[str]:
+    """DSN of an empty database (no schema) for this test alone: for migrations run step by step."""
+    name = psycopg.conninfo.conninfo_to_dict(pg_dsn)["dbname"] + "_blank"
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield psycopg.conninfo.make_conninfo(pg_dsn, dbname=name)
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
 def env(pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """Environment for code under test (and for subprocesses): this worker's database."""
     monkeypatch.setenv("POSTGRES_DSN", pg_dsn)

@@ -5,13 +5,11 @@ companies.phone and companies.fax."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from psycopg import sql
 
 from acra_enrich.db import connect
 from acra_enrich.db.migrate import _alembic_config
@@ -253,27 +251,16 @@ def test_persist_writes_phone_and_fax_with_their_sources(db: psycopg.Connection)
         "+6568412345", "+6568412346")
 
 
-@pytest.fixture
-def fresh_database(pg_dsn: str) -> Iterator[str]:
-    name = "acra_enrich_fax_migration"
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield psycopg.conninfo.make_conninfo(pg_dsn, dbname=name)
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def test_fax_migration_runs_forward_on_a_database_with_rows(fresh_database: str) -> None:
-    cfg = _alembic_config(fresh_database)
+def test_fax_migration_runs_forward_on_a_database_with_rows(blank_database: str) -> None:
+    cfg = _alembic_config(blank_database)
     fax_revision = next(r for r in ScriptDirectory.from_config(cfg).walk_revisions() if "companies.fax" in (r.doc or ""))
     command.upgrade(cfg, fax_revision.down_revision)
-    with psycopg.connect(fresh_database) as conn:
+    with psycopg.connect(blank_database) as conn:
         company_id = conn.execute("INSERT INTO companies (uen, name, phone) VALUES ('201912345A', 'ACME PTE. LTD.', "
                                   "'+6561234567') RETURNING company_id").fetchone()[0]
         conn.execute("INSERT INTO company_enrichment_runs (company_id, status, phones) VALUES (%s, 'ok', '[]')",
                      (company_id,))
     command.upgrade(cfg, "head")
-    with psycopg.connect(fresh_database) as conn:
+    with psycopg.connect(blank_database) as conn:
         assert conn.execute("SELECT phone, fax FROM companies").fetchall() == [("+6561234567", None)]
         assert conn.execute("SELECT count(*), count(faxes) FROM company_enrichment_runs").fetchone() == (1, 0)

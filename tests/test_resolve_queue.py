@@ -13,7 +13,6 @@ from pathlib import Path
 import psycopg
 import pytest
 from alembic import command
-from psycopg import sql
 
 from acra_enrich.resolve import LookupQueue, WritePlan
 from acra_enrich.resolve.models import MappingEntry
@@ -223,28 +222,18 @@ def test_a_row_holds_a_lease_exactly_while_it_is_processing(db: psycopg.Connecti
     assert db.execute("SELECT status, lease_until FROM lookup_requests").fetchone() == ("done", None)
 
 
-def test_the_lease_migration_repairs_rows_left_against_the_rule(pg_dsn: str) -> None:
-    name = "acra_enrich_test_lease_migration"
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = psycopg.conninfo.make_conninfo(pg_dsn, dbname=name)
-    try:
-        command.upgrade(_alembic_config(dsn), "0012")
-        with psycopg.connect(dsn) as conn:  # as a hand edit could have left them
-            conn.execute("INSERT INTO lookup_requests (name, normalized_name, status, lease_until) VALUES "
-                         "('Stray Ltd', 'stray', 'done', now() + interval '1 hour'), "
-                         "('Leaseless Ltd', 'leaseless', 'processing', NULL)")
-        command.upgrade(_alembic_config(dsn), "head")
-        with psycopg.connect(dsn) as conn:
-            assert conn.execute("SELECT lease_until FROM lookup_requests WHERE name = 'Stray Ltd'"
-                                ).fetchone() == (None,)
-            # the leaseless row is reclaimable at once, as if its worker had died
-            [reclaimed] = LookupQueue(conn).dequeue(5)
-            assert (reclaimed.name, reclaimed.attempts) == ("Leaseless Ltd", 1)
-    finally:
-        with psycopg.connect(pg_dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+def test_the_lease_migration_repairs_rows_left_against_the_rule(blank_database: str) -> None:
+    command.upgrade(_alembic_config(blank_database), "0012")
+    with psycopg.connect(blank_database) as conn:  # as a hand edit could have left them
+        conn.execute("INSERT INTO lookup_requests (name, normalized_name, status, lease_until) VALUES "
+                     "('Stray Ltd', 'stray', 'done', now() + interval '1 hour'), "
+                     "('Leaseless Ltd', 'leaseless', 'processing', NULL)")
+    command.upgrade(_alembic_config(blank_database), "head")
+    with psycopg.connect(blank_database) as conn:
+        assert conn.execute("SELECT lease_until FROM lookup_requests WHERE name = 'Stray Ltd'").fetchone() == (None,)
+        # the leaseless row is reclaimable at once, as if its worker had died
+        [reclaimed] = LookupQueue(conn).dequeue(5)
+        assert (reclaimed.name, reclaimed.attempts) == ("Leaseless Ltd", 1)
 
 
 def test_queue_plan_mode_writes_nothing(db: psycopg.Connection) -> None:

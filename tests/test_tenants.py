@@ -10,7 +10,6 @@ from pathlib import Path
 import psycopg
 import pytest
 from alembic import command
-from psycopg import sql
 from typer.testing import CliRunner
 
 from acra_enrich.cli import app
@@ -112,24 +111,16 @@ def test_icp_set_refuses_ssic_codes_the_reference_does_not_know(db: psycopg.Conn
     assert "has no ICP" in run("icp", "show", "Acme", code=1)
 
 
-def test_the_migration_replaces_a_stored_key_with_the_name_of_its_variable(pg_dsn: str) -> None:
-    name = "acra_enrich_test_odoo_key_migration"
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = psycopg.conninfo.make_conninfo(pg_dsn, dbname=name)
-    try:
-        command.upgrade(_alembic_config(dsn), "0005")
-        with psycopg.connect(dsn) as conn:
-            conn.execute("INSERT INTO tenants (tenant_id, name) VALUES (7, 'old')")
-            conn.execute("INSERT INTO odoo_connections (tenant_id, base_url, db_name, username, api_key) "
-                         "VALUES (7, 'https://old.odoo.com', 'old', 'api', 'plain-text-key')")
-        command.upgrade(_alembic_config(dsn), "head")
-        with psycopg.connect(dsn) as conn:
-            row = conn.execute("SELECT row_to_json(o)::text FROM odoo_connections o").fetchone()
-        assert row is not None and "plain-text-key" not in row[0]
-        assert json.loads(row[0])["api_key_env"] == "ODOO_API_KEY_7"
-        assert json.loads(row[0])["base_url"] == "https://old.odoo.com"
-    finally:
-        with psycopg.connect(pg_dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+def test_the_migration_replaces_a_stored_key_with_the_name_of_its_variable(blank_database: str) -> None:
+    dsn = blank_database
+    command.upgrade(_alembic_config(dsn), "0005")
+    with psycopg.connect(dsn) as conn:
+        conn.execute("INSERT INTO tenants (tenant_id, name) VALUES (7, 'old')")
+        conn.execute("INSERT INTO odoo_connections (tenant_id, base_url, db_name, username, api_key) "
+                     "VALUES (7, 'https://old.odoo.com', 'old', 'api', 'plain-text-key')")
+    command.upgrade(_alembic_config(dsn), "head")
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT row_to_json(o)::text FROM odoo_connections o").fetchone()
+    assert row is not None and "plain-text-key" not in row[0]
+    assert json.loads(row[0])["api_key_env"] == "ODOO_API_KEY_7"
+    assert json.loads(row[0])["base_url"] == "https://old.odoo.com"
