@@ -7,7 +7,6 @@ from __future__ import annotations
 
 
 import psycopg
-import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 
