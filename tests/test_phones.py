@@ -5,7 +5,6 @@ companies.phone and companies.fax."""
 
 from __future__ import annotations
 
-
 import psycopg
 from alembic import command
 from alembic.script import ScriptDirectory
