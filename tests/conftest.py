@@ -7,6 +7,7 @@ schema from `db` (all tables truncated), so they can run in any order.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -30,6 +31,21 @@ def _server_dsn() -> str:
     return database_dsn(load_settings(acra_enrich_home=TEST_HOME, postgres_dsn=None))
 
 
+@contextmanager
+def _database(server: str, name: str) -> Iterator[str]:
+    """Create database `name` on `server` (dropping a leftover of that name), yield its DSN,
+    drop it afterwards."""
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(drop)
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield psycopg.conninfo.make_conninfo(server, dbname=name)
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(drop)
+
+
 @pytest.fixture(scope="session")
 def pg_dsn(worker_id: str, testrun_uid: str) -> Iterator[str]:
     """DSN of a freshly created, migrated database owned by this test worker of this run.
@@ -37,27 +53,16 @@ def pg_dsn(worker_id: str, testrun_uid: str) -> Iterator[str]:
     The run's id is in the name so that two test runs sharing one server (two developers,
     or a developer and a benchmark) never drop each other's databases.
     """
-    server = _server_dsn()
-    name = f"acra_enrich_test_{testrun_uid[:10]}_{worker_id}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = psycopg.conninfo.make_conninfo(server, dbname=name)
-    ensure_schema(dsn)
-    yield dsn
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with _database(_server_dsn(), f"acra_enrich_test_{testrun_uid[:10]}_{worker_id}") as dsn:
+        ensure_schema(dsn)
+        yield dsn
 
 
 @pytest.fixture
 def blank_database(pg_dsn: str) -> Iterator[str]:
     """DSN of an empty database (no schema) for this test alone: for migrations run step by step."""
-    name = psycopg.conninfo.conninfo_to_dict(pg_dsn)["dbname"] + "_blank"
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield psycopg.conninfo.make_conninfo(pg_dsn, dbname=name)
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with _database(pg_dsn, psycopg.conninfo.conninfo_to_dict(pg_dsn)["dbname"] + "_blank") as dsn:
+        yield dsn
 
 
 @pytest.fixture

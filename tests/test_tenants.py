@@ -112,14 +112,13 @@ def test_icp_set_refuses_ssic_codes_the_reference_does_not_know(db: psycopg.Conn
 
 
 def test_the_migration_replaces_a_stored_key_with_the_name_of_its_variable(blank_database: str) -> None:
-    dsn = blank_database
-    command.upgrade(_alembic_config(dsn), "0005")
-    with psycopg.connect(dsn) as conn:
+    command.upgrade(_alembic_config(blank_database), "0005")
+    with psycopg.connect(blank_database) as conn:
         conn.execute("INSERT INTO tenants (tenant_id, name) VALUES (7, 'old')")
         conn.execute("INSERT INTO odoo_connections (tenant_id, base_url, db_name, username, api_key) "
                      "VALUES (7, 'https://old.odoo.com', 'old', 'api', 'plain-text-key')")
-    command.upgrade(_alembic_config(dsn), "head")
-    with psycopg.connect(dsn) as conn:
+    command.upgrade(_alembic_config(blank_database), "head")
+    with psycopg.connect(blank_database) as conn:
         row = conn.execute("SELECT row_to_json(o)::text FROM odoo_connections o").fetchone()
     assert row is not None and "plain-text-key" not in row[0]
     assert json.loads(row[0])["api_key_env"] == "ODOO_API_KEY_7"
